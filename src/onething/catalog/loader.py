@@ -1,0 +1,246 @@
+"""Load a catalog folder of YAML files into typed models, keeping every node's line and column.
+
+Loading never stops at the first problem: each file, and each item in it, is validated on its own, and every
+problem is collected with its address. Cross-references are checked afterwards by ``validate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from onething.catalog.errors import Problem
+from onething.catalog.model import (
+    CalendarOverrides,
+    Catalog,
+    Department,
+    FieldDef,
+    KeyItemList,
+    Material,
+    Procedure,
+    Resource,
+    Thing,
+)
+
+Path_ = tuple[str | int, ...]
+
+ITEM_KINDS: dict[str, type[BaseModel]] = {
+    "departments": Department,
+    "fields": FieldDef,
+    "materials": Material,
+    "resources": Resource,
+    "procedures": Procedure,
+}
+DOCUMENT_KINDS: dict[str, type[BaseModel]] = {
+    "thing": Thing,
+    "list": KeyItemList,
+    "calendar": CalendarOverrides,
+}
+# Where each kind may live, relative to the catalog root.
+KIND_LOCATIONS = {
+    "departments": ("departments.yaml", "departments"),
+    "fields": ("fields.yaml", "fields"),
+    "materials": ("materials.yaml", "materials"),
+    "resources": ("resources.yaml", "resources"),
+    "procedures": ("procedures.yaml", "procedures"),
+    "thing": ("", "things"),
+    "list": ("", "lists"),
+    "calendar": ("calendar.yaml", ""),
+}
+
+
+@dataclass
+class Origin:
+    """Where one catalog item was declared: its file and the positions of its nodes."""
+
+    file: str
+    positions: dict[Path_, tuple[int, int]]
+    base: Path_
+
+    def at(self, *sub: str | int) -> tuple[str, int, int]:
+        path = self.base + tuple(sub)
+        while True:
+            if path in self.positions:
+                line, col = self.positions[path]
+                return self.file, line, col
+            if not path:
+                return self.file, 1, 1
+            path = path[:-1]
+
+
+@dataclass
+class LoadResult:
+    catalog: Catalog
+    problems: list[Problem]
+    origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
+    root: Path = Path()
+
+    def origin(self, kind: str, item_id: str) -> Origin:
+        return self.origins.get((kind, item_id), Origin(file=str(self.root), positions={}, base=()))
+
+    def problem(self, kind: str, item_id: str, *sub: str | int, message: str, info: bool = False) -> Problem:
+        file, line, col = self.origin(kind, item_id).at(*sub)
+        return Problem(file, line, col, message, "info" if info else "error")
+
+
+def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
+    """Turn ruamel's round-trip nodes into plain data, recording (line, col) — 1-based — per path."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            try:
+                line, col = node.lc.key(key)
+            except (KeyError, TypeError):
+                line, col = node.lc.line, node.lc.col
+            positions[(*path, str(key))] = (line + 1, col + 1)
+            out[str(key)] = _plain(node[key], (*path, str(key)), positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, item in enumerate(node):
+            try:
+                line, col = node.lc.item(index)
+            except (KeyError, TypeError):
+                line, col = node.lc.line, node.lc.col
+            positions[(*path, index)] = (line + 1, col + 1)
+            items.append(_plain(item, (*path, index), positions))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _catalog_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.suffix in {".yaml", ".yml"} and path.is_file():
+            yield path
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _pydantic_problems(
+    exc: ValidationError, file: str, positions: dict[Path_, tuple[int, int]], base: Path_
+) -> list[Problem]:
+    origin = Origin(file, positions, base)
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        # Pydantic reports union branches and model validators with extra loc parts; keep the data path.
+        data_loc = tuple(part for part in loc if isinstance(part, int) or not str(part).startswith("function-"))
+        _, line, col = origin.at(*data_loc)
+        where = ".".join(str(part) for part in data_loc)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        problems.append(Problem(file, line, col, f"{where}: {message}" if where else message))
+    return problems
+
+
+def load_catalog(root: Path) -> LoadResult:
+    """Read every YAML file under ``root``; return the catalog built from the valid items and all problems."""
+    yaml = YAML(typ="rt")
+    problems: list[Problem] = []
+    origins: dict[tuple[str, str], Origin] = {}
+    collected: dict[str, dict[str, Any]] = {kind: {} for kind in ("departments", "fields", "materials",
+                                                               "resources", "procedures", "things", "lists")}
+    calendar = CalendarOverrides()
+    if not root.is_dir():
+        problems.append(Problem(str(root), 1, 1, "catalog folder does not exist"))
+        return LoadResult(Catalog(), problems, origins, root)
+
+    for path in _catalog_files(root):
+        file = _display(path)
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"))
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problems.append(Problem(file, line, col, f"YAML syntax: {exc.problem or exc.context}"))
+            continue
+        except UnicodeDecodeError:
+            problems.append(Problem(file, 1, 1, "file is not UTF-8 text"))
+            continue
+        if document is None:
+            continue
+        positions: dict[Path_, tuple[int, int]] = {}
+        data = _plain(document, (), positions)
+        if not isinstance(data, dict) or len(data) != 1:
+            problems.append(Problem(file, 1, 1, "a catalog file is a mapping with exactly one top-level key "
+                                    f"(one of {', '.join([*ITEM_KINDS, *DOCUMENT_KINDS])})"))
+            continue
+        (kind, body), = data.items()
+        rel = path.relative_to(root)
+        if kind not in ITEM_KINDS and kind not in DOCUMENT_KINDS:
+            line, col = positions.get((kind,), (1, 1))
+            problems.append(Problem(file, line, col, f"unknown top-level key {kind!r}"))
+            continue
+        single, folder = KIND_LOCATIONS[kind]
+        expected_place = str(rel) == single or (folder and rel.parts[0] == folder)
+        if not expected_place:
+            line, col = positions.get((kind,), (1, 1))
+            problems.append(Problem(file, line, col, f"`{kind}` belongs in {single or folder + '/'}"
+                                    f"{' or ' + folder + '/' if single and folder else ''}"))
+            continue
+
+        if kind in ITEM_KINDS:
+            if not isinstance(body, list):
+                line, col = positions.get((kind,), (1, 1))
+                problems.append(Problem(file, line, col, f"`{kind}` is a list of items"))
+                continue
+            model = ITEM_KINDS[kind]
+            for index, raw in enumerate(body):
+                base: Path_ = (kind, index)
+                try:
+                    item = model.model_validate(raw)
+                except ValidationError as exc:
+                    problems.extend(_pydantic_problems(exc, file, positions, base))
+                    continue
+                item_id = item.id  # type: ignore[attr-defined]
+                origin = Origin(file, positions, base)
+                if item_id in collected[kind]:
+                    first = origins[(kind, item_id)].at()
+                    _, line, col = origin.at("id")
+                    problems.append(Problem(file, line, col, f"duplicate {kind[:-1]} id {item_id!r} "
+                                            f"(first declared at {first[0]}:{first[1]})"))
+                    continue
+                collected[kind][item_id] = item
+                origins[(kind, item_id)] = origin
+        else:
+            base = (kind,)
+            try:
+                doc = DOCUMENT_KINDS[kind].model_validate(body)
+            except ValidationError as exc:
+                problems.extend(_pydantic_problems(exc, file, positions, base))
+                continue
+            origin = Origin(file, positions, base)
+            if isinstance(doc, CalendarOverrides):
+                calendar = doc
+                continue
+            key, bucket = (doc.code, "things") if isinstance(doc, Thing) else (doc.id, "lists")  # type: ignore[attr-defined]
+            if key != path.stem:
+                _, line, col = origin.at("code" if bucket == "things" else "id")
+                problems.append(Problem(file, line, col, f"{'code' if bucket == 'things' else 'id'} {key!r} "
+                                        f"does not match the file name {path.name!r}"))
+            if key in collected[bucket]:
+                first = origins[(bucket, key)].at()
+                problems.append(Problem(file, 1, 1, f"duplicate {bucket[:-1]} {key!r} (first in {first[0]})"))
+                continue
+            collected[bucket][key] = doc
+            origins[(bucket, key)] = origin
+
+    catalog = Catalog(calendar=calendar, **collected)
+    return LoadResult(catalog, problems, origins, root)

@@ -1,0 +1,69 @@
+"""Catalog services: load a valid catalog, summarise things, render a thing's guide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from onething.catalog.errors import InvalidCatalog
+from onething.catalog.loader import load_catalog
+from onething.catalog.model import Catalog
+from onething.catalog.validate import validate
+
+
+def load_valid_catalog(root: Path) -> Catalog:
+    """Load a folder and raise InvalidCatalog (with every problem) unless it validates."""
+    result = load_catalog(root)
+    problems = validate(result)
+    if any(p.severity == "error" for p in problems):
+        raise InvalidCatalog(problems)
+    return result.catalog
+
+
+def thing_summaries(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": thing.code, "name": thing.name, "audience": thing.audience.value, "stage": thing.stage,
+            "lead": thing.lead, "lists": catalog.lists_of(thing.code), "confidence": thing.confidence.value,
+            "description": thing.description,
+        }
+        for thing in sorted(catalog.things.values(), key=lambda t: (t.audience.value, t.stage, t.code))
+    ]
+
+
+def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
+    """The one-time notice (一次告知): what a thing needs, before any answer is given."""
+    thing = catalog.thing(code)
+    lead = catalog.departments.get(thing.lead)
+    procedures = []
+    materials: dict[str, dict[str, Any]] = {}
+    for tp in thing.procedures:
+        proc = catalog.procedures[tp.id]
+        dept = catalog.departments.get(proc.department)
+        procedures.append({
+            "id": proc.id, "name": proc.name, "code": proc.code, "department": proc.department,
+            "department_name": dept.name if dept else proc.department, "kind": proc.kind.value,
+            "when": tp.when, "after": list(tp.after), "legal_days": proc.legal_days,
+            "promised_days": proc.promised_days, "steps": proc.steps, "trips": proc.trips,
+            "result": proc.result.model_dump() if proc.result else None, "source": proc.source,
+            "confidence": proc.confidence.value,
+        })
+        for use in proc.materials:
+            material = catalog.materials[use.id]
+            entry = materials.setdefault(use.id, {
+                "id": use.id, "name": material.name, "description": material.description,
+                "proven_by": list(material.proven_by), "procedures": [], "conditions": [],
+            })
+            entry["procedures"].append(proc.id)
+            if use.when:
+                entry["conditions"].append(use.when)
+    return {
+        "code": thing.code, "name": thing.name, "audience": thing.audience.value, "stage": thing.stage,
+        "description": thing.description,
+        "lead": {"id": thing.lead, "name": lead.name if lead else thing.lead},
+        "promised_days": thing.promised_days, "legal_days": thing.legal_days,
+        "lists": catalog.lists_of(thing.code), "source": thing.source, "confidence": thing.confidence.value,
+        "questions": [q.model_dump(mode="json") for q in thing.questions],
+        "procedures": procedures, "materials": list(materials.values()),
+        "cases": [c.model_dump(mode="json") for c in thing.cases],
+    }

@@ -1,0 +1,211 @@
+"""Cross-reference checks over a loaded catalog: references, cycles, conditions, lists.
+
+The per-item checks (types, unknown keys, negative days) happen while loading; this module checks what needs
+the whole catalog. Each problem names the file, line and column of the offending node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from onething.catalog.conditions import ConditionError, compile_condition
+from onething.catalog.errors import Problem
+from onething.catalog.loader import LoadResult
+from onething.catalog.model import Catalog, QuestionType, Thing
+
+
+def _check_refs(
+    result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...], refs: Iterable[str],
+    universe: dict[str, object], what: str,
+) -> list[Problem]:
+    problems = []
+    for index, ref in enumerate(refs):
+        if ref not in universe:
+            problems.append(result.problem(kind, item_id, *path, index, message=f"unknown {what} {ref!r}"))
+    return problems
+
+
+def _single_ref(result: LoadResult, kind: str, item_id: str, key: str, ref: str,
+                universe: dict[str, object], what: str) -> list[Problem]:
+    if ref in universe:
+        return []
+    return [result.problem(kind, item_id, key, message=f"unknown {what} {ref!r}")]
+
+
+def check_references(result: LoadResult) -> list[Problem]:
+    cat = result.catalog
+    problems: list[Problem] = []
+    departments: dict[str, object] = dict(cat.departments)
+    for res in cat.resources.values():
+        problems += _single_ref(result, "resources", res.id, "holder", res.holder, departments, "department")
+        problems += _check_refs(result, "resources", res.id, ("fields",), res.fields, dict(cat.fields), "field")
+    for mat in cat.materials.values():
+        problems += _check_refs(result, "materials", mat.id, ("proven_by",), mat.proven_by,
+                                dict(cat.resources), "data resource")
+    for proc in cat.procedures.values():
+        problems += _single_ref(result, "procedures", proc.id, "department", proc.department, departments,
+                                "department")
+        seen: set[str] = set()
+        for index, use in enumerate(proc.fields):
+            if use.id not in cat.fields:
+                problems.append(result.problem("procedures", proc.id, "fields", index,
+                                               message=f"unknown field {use.id!r}"))
+            if use.id in seen:
+                problems.append(result.problem("procedures", proc.id, "fields", index,
+                                               message=f"field {use.id!r} listed twice"))
+            seen.add(use.id)
+        seen = set()
+        for index, muse in enumerate(proc.materials):
+            if muse.id not in cat.materials:
+                problems.append(result.problem("procedures", proc.id, "materials", index,
+                                               message=f"unknown material {muse.id!r}"))
+            if muse.id in seen:
+                problems.append(result.problem("procedures", proc.id, "materials", index,
+                                               message=f"material {muse.id!r} listed twice"))
+            seen.add(muse.id)
+    for thing in cat.things.values():
+        problems += _check_thing(result, cat, thing)
+    for lst in cat.lists.values():
+        expected = f"{lst.issuer}-{lst.year}-{lst.batch}"
+        if lst.id != expected:
+            problems.append(result.problem("lists", lst.id, "id",
+                                           message=f"list id {lst.id!r} should be {expected!r}"))
+        codes = set()
+        for index, item in enumerate(lst.items):
+            if item.code not in cat.things:
+                problems.append(result.problem("lists", lst.id, "items", index,
+                                               message=f"unknown thing {item.code!r}"))
+            if item.code in codes:
+                problems.append(result.problem("lists", lst.id, "items", index,
+                                               message=f"thing {item.code!r} listed twice"))
+            codes.add(item.code)
+        if lst.declared_count is not None and lst.declared_count > len(lst.items):
+            problems.append(result.problem(
+                "lists", lst.id, "declared_count", info=True,
+                message=f"list {lst.id} declares {lst.declared_count} items; {len(lst.items)} are known "
+                        f"({lst.declared_count - len(lst.items)} not yet sourced)"))
+        elif lst.declared_count is not None and lst.declared_count < len(lst.items):
+            problems.append(result.problem("lists", lst.id, "declared_count",
+                                           message=f"list {lst.id} declares {lst.declared_count} items but "
+                                                   f"has {len(lst.items)}"))
+    return problems
+
+
+def _check_condition(result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...],
+                     source: str, questions: set[str], context: str) -> list[Problem]:
+    try:
+        condition = compile_condition(source)
+    except ConditionError as exc:
+        return [result.problem(kind, item_id, *path, message=str(exc))]
+    unknown = sorted(condition.names - questions)
+    if unknown:
+        return [result.problem(kind, item_id, *path,
+                               message=f"condition `{source}` names unknown question(s) {', '.join(unknown)}"
+                                       f"{context}")]
+    return []
+
+
+def _check_thing(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem]:
+    problems: list[Problem] = []
+    code = thing.code
+    if thing.lead not in cat.departments:
+        problems.append(result.problem("things", code, "lead", message=f"unknown department {thing.lead!r}"))
+    questions: set[str] = set()
+    for index, question in enumerate(thing.questions):
+        if question.id in questions:
+            problems.append(result.problem("things", code, "questions", index, "id",
+                                           message=f"duplicate question id {question.id!r}"))
+        questions.add(question.id)
+    included: set[str] = set()
+    for index, tp in enumerate(thing.procedures):
+        if tp.id in included:
+            problems.append(result.problem("things", code, "procedures", index, "id",
+                                           message=f"procedure {tp.id!r} listed twice"))
+        included.add(tp.id)
+    for index, tp in enumerate(thing.procedures):
+        if tp.id not in cat.procedures:
+            problems.append(result.problem("things", code, "procedures", index, "id",
+                                           message=f"unknown procedure {tp.id!r}"))
+        else:
+            proc = cat.procedures[tp.id]
+            context = f" (procedure {proc.id} is used by thing {code})"
+            for kind_key, uses in (("fields", proc.fields), ("materials", proc.materials)):
+                for use_index, use in enumerate(uses):
+                    if use.when:
+                        problems += _check_condition(result, "procedures", proc.id, (kind_key, use_index, "when"),
+                                                     use.when, questions, context)
+        for after_index, pred in enumerate(tp.after):
+            if pred not in included:
+                problems.append(result.problem("things", code, "procedures", index, "after", after_index,
+                                               message=f"`after` names {pred!r}, which is not a procedure of "
+                                                       f"this thing"))
+        if tp.when:
+            problems += _check_condition(result, "things", code, ("procedures", index, "when"), tp.when,
+                                         questions, "")
+    problems += _check_cycles(result, thing)
+    for index, case in enumerate(thing.cases):
+        for key in case.answers:
+            if key not in questions:
+                problems.append(result.problem("things", code, "cases", index, "answers", key,
+                                               message=f"case answers unknown question {key!r}"))
+        for question in thing.questions:
+            if question.id in case.answers:
+                value = case.answers[question.id]
+                if not _answer_fits(question.type, [c.value for c in question.choices], value):
+                    problems.append(result.problem("things", code, "cases", index, "answers", question.id,
+                                                   message=f"answer {value!r} does not fit question "
+                                                           f"{question.id} ({question.type})"))
+        if case.facts:
+            for r_index, res in enumerate(case.facts.resources):
+                if res not in cat.resources:
+                    problems.append(result.problem("things", code, "cases", index, "facts", "resources",
+                                                   r_index, message=f"unknown data resource {res!r}"))
+        for p_index, proc_id in enumerate(case.expect.procedures):
+            if proc_id not in included:
+                problems.append(result.problem("things", code, "cases", index, "expect", "procedures", p_index,
+                                               message=f"expected procedure {proc_id!r} is not in this thing"))
+        for key in ("exempt", "submit"):
+            for m_index, mat in enumerate(getattr(case.expect, key) or ()):
+                if mat not in cat.materials:
+                    problems.append(result.problem("things", code, "cases", index, "expect", key, m_index,
+                                                   message=f"unknown material {mat!r}"))
+    return problems
+
+
+def _answer_fits(qtype: QuestionType, choices: list[object], value: object) -> bool:
+    if qtype is QuestionType.bool:
+        return isinstance(value, bool)
+    if qtype is QuestionType.int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return value in choices
+
+
+def _check_cycles(result: LoadResult, thing: Thing) -> list[Problem]:
+    graph = {tp.id: list(tp.after) for tp in thing.procedures}
+    index_of = {tp.id: i for i, tp in enumerate(thing.procedures)}
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    problems: list[Problem] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        colour[node] = grey
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if colour[nxt] == grey:
+                cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [node, nxt]
+                problems.append(result.problem("things", thing.code, "procedures", index_of[node], "after",
+                                               message=f"cycle in `after`: {' → '.join(cycle)}"))
+            elif colour[nxt] == white:
+                visit(nxt, [*trail, nxt])
+        colour[node] = black
+
+    for node in graph:
+        if colour[node] == white:
+            visit(node, [node])
+    return problems
+
+
+def validate(result: LoadResult) -> list[Problem]:
+    """Every problem of a loaded catalog: those found while loading and the cross-reference ones."""
+    return sorted({*result.problems, *check_references(result)})

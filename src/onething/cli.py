@@ -1,0 +1,189 @@
+"""The `onething` command line: catalog, database, demo data, server, worker, benchmarks.
+
+Commands parse their arguments, call one service, and render — Rich tables for people, ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onething.config import get_settings
+
+app = typer.Typer(help="onething — 高效办成一件事", no_args_is_help=True, add_completion=False)
+catalog_app = typer.Typer(help="Catalog as code: validate, list, show, plan, publish, diff.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _catalog_dir(path: Path | None) -> Path:
+    return path if path is not None else get_settings().resolved_catalog_dir()
+
+
+def _load(path: Path | None = None) -> Any:
+    from onething.catalog.errors import InvalidCatalog
+    from onething.catalog.service import load_valid_catalog
+
+    try:
+        return load_valid_catalog(_catalog_dir(path))
+    except InvalidCatalog as exc:
+        err.print(f"[red]{exc}[/red]")
+        err.print("Run `onething catalog validate` for every problem.")
+        raise typer.Exit(1) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@catalog_app.command("validate")
+def catalog_validate(path: Annotated[Path | None, typer.Argument(help="catalog folder")] = None) -> None:
+    """Check a catalog folder; print every problem as path:line:col: message."""
+    from onething.intake.cases import validate_catalog
+
+    root = _catalog_dir(path)
+    result, problems = validate_catalog(root)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        print(problem)
+    cat = result.catalog
+    cases = sum(len(t.cases) for t in cat.things.values())
+    if errors:
+        print(f"{len(errors)} error(s) in {root}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(f"catalog OK: {len(cat.things)} things, {len(cat.procedures)} procedures, "
+          f"{len(cat.departments)} departments, {len(cat.fields)} fields, {len(cat.materials)} materials, "
+          f"{len(cat.resources)} resources, {len(cat.lists)} lists, {cases} cases passed")
+
+
+@catalog_app.command("list")
+def catalog_list(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+) -> None:
+    """List every thing: code, name, audience, stage, lists."""
+    from onething.catalog.service import thing_summaries
+
+    rows = thing_summaries(_load(path))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"一件事 ({len(rows)})")
+    for column in ("code", "name", "audience", "stage", "lists"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["code"], row["name"], row["audience"], row["stage"], ", ".join(row["lists"]))
+    console.print(table)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    code: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+) -> None:
+    """Show one thing's guide: questions, procedures, materials, limits."""
+    from onething.catalog.errors import UnknownThing
+    from onething.catalog.service import thing_guide
+
+    catalog = _load(path)
+    try:
+        guide = thing_guide(catalog, code)
+    except UnknownThing as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(guide)
+        return
+    console.print(f"[bold]{guide['name']}[/bold] ({guide['code']}) · {guide['audience']} · {guide['stage']} · "
+                  f"牵头部门 {guide['lead']['name']}")
+    if guide.get("description"):
+        console.print(guide["description"])
+    questions = Table(title="情形 questions")
+    for column in ("id", "question", "type", "default"):
+        questions.add_column(column)
+    for q in guide["questions"]:
+        questions.add_row(q["id"], q["text"], q["type"], json.dumps(q.get("default"), ensure_ascii=False))
+    console.print(questions)
+    procedures = Table(title="事项 procedures")
+    for column in ("id", "name", "department", "when", "after", "legal", "promised"):
+        procedures.add_column(column)
+    for p in guide["procedures"]:
+        procedures.add_row(p["id"], p["name"], p["department_name"], p.get("when") or "",
+                           ", ".join(p["after"]), str(p["legal_days"]), str(p["promised_days"]))
+    console.print(procedures)
+
+
+@catalog_app.command("plan")
+def catalog_plan(
+    code: str,
+    answers: Annotated[str | None, typer.Option("--answers", help="JSON object, or @file.json")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+) -> None:
+    """Compute the plan for a thing and answers: procedures, merged form, materials, time, reductions."""
+    from onething.catalog.errors import UnknownThing
+    from onething.intake import IntakeError, plan
+
+    raw: dict[str, Any] = {}
+    if answers:
+        text = Path(answers[1:]).read_text(encoding="utf-8") if answers.startswith("@") else answers
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            err.print(f"[red]--answers is not valid JSON: {exc}[/red]")
+            raise typer.Exit(2) from None
+        if not isinstance(raw, dict):
+            err.print("[red]--answers must be a JSON object[/red]")
+            raise typer.Exit(2)
+    catalog = _load(path)
+    try:
+        result = plan(catalog, code, raw)
+    except UnknownThing as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    except IntakeError as exc:
+        for field, message in exc.errors:
+            err.print(f"[red]{field}: {message}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(result.to_json())
+        return
+    console.print(f"[bold]{result.thing_name}[/bold] — 承诺时限 {result.promised_days} 个工作日 "
+                  f"(分别办理合计 {result.separately.days})")
+    table = Table(title="办理事项 procedures")
+    for column in ("stage", "id", "name", "department", "days"):
+        table.add_column(column)
+    for p in result.procedures:
+        table.add_row(str(p.stage), p.id, p.name, p.department_name, str(p.promised_days))
+    console.print(table)
+    fields = Table(title=f"一表申请 merged form ({len(result.form.fields)} fields)")
+    for column in ("id", "label", "type", "required", "procedures"):
+        fields.add_column(column)
+    for f in result.form.fields:
+        fields.add_row(f.id, f.label, f.type, "是" if f.required else "否", ", ".join(f.procedures))
+    console.print(fields)
+    materials = Table(title="一套材料 materials")
+    for column in ("id", "name", "status"):
+        materials.add_column(column)
+    for m in result.materials:
+        materials.add_row(m.id, m.name, "免提交" if m.status == "exempt" else "提交")
+    console.print(materials)
+    r = result.reductions
+    console.print(f"减材料 {r.materials:.0%} · 减环节 {r.steps:.0%} · 减时间 {r.time:.0%} · 减跑动 {r.trips:.0%}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

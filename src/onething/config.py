@@ -1,0 +1,64 @@
+"""Settings, in one place: every knob comes from an ``ONETHING_*`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# In a source checkout the package lives at <repo>/src/onething.
+REPO_DIR = PACKAGE_DIR.parent.parent
+
+
+def default_catalog_dir() -> Path:
+    """The shipped catalog: package data when installed, the repository's ``catalog/`` when developing."""
+    installed = PACKAGE_DIR / "_catalog"
+    if installed.is_dir():
+        return installed
+    return REPO_DIR / "catalog"
+
+
+def migrations_dir() -> Path:
+    installed = PACKAGE_DIR / "_migrations"
+    if installed.is_dir():
+        return installed
+    return REPO_DIR / "migrations"
+
+
+def default_var_dir() -> Path:
+    """Where the embedded database lives: ``var/`` beside the checkout, or the working directory."""
+    if (REPO_DIR / "pyproject.toml").is_file():
+        return REPO_DIR / "var"
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONETHING_", extra="ignore")
+
+    database_url: str = ""
+    catalog: Path | None = None
+    secret_key: str = ""
+    environment: str = "development"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Rate limits (requests per minute per client address).
+    sign_in_rate_per_minute: int = 10
+    submit_rate_per_minute: int = 30
+    secure_cookies: bool = False
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        var = default_var_dir()
+        return f"sqlite:///{var / 'onething.sqlite3'}"
+
+    def resolved_catalog_dir(self) -> Path:
+        return self.catalog if self.catalog is not None else default_catalog_dir()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
