@@ -185,5 +185,155 @@ def catalog_plan(
     console.print(f"减材料 {r.materials:.0%} · 减环节 {r.steps:.0%} · 减时间 {r.time:.0%} · 减跑动 {r.trips:.0%}")
 
 
+@catalog_app.command("publish")
+def catalog_publish(
+    path: Annotated[Path | None, typer.Argument(help="catalog folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate the catalog (cases included) and store it as an immutable version; unchanged → no-op."""
+    from onething.catalog.service import publish_catalog
+
+    root = _catalog_dir(path)
+    _require_valid(root)
+    result = publish_catalog(root, actor="cli")
+    if as_json:
+        _print_json({"id": result.id, "content_hash": result.content_hash, "created": result.created,
+                     "summary": result.summary})
+        return
+    if result.created:
+        console.print(f"published catalog version {result.id} ({result.content_hash[:12]}): {result.summary}")
+    else:
+        console.print(f"unchanged: catalog version {result.id} ({result.content_hash[:12]}) already published")
+
+
+@catalog_app.command("versions")
+def catalog_versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List published catalog versions, newest first."""
+    from onething.catalog.store import list_versions
+    from onething.db import session_scope
+
+    with session_scope() as session:
+        rows = [{"id": v.id, "content_hash": v.content_hash, "published_at": v.published_at.isoformat(),
+                 "published_by": v.published_by, "summary": v.summary} for v in list_versions(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="catalog versions")
+    for column in ("id", "hash", "published at", "by", "things", "procedures"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["id"]), row["content_hash"][:12], row["published_at"], row["published_by"],
+                      str(row["summary"].get("things")), str(row["summary"].get("procedures")))
+    console.print(table)
+
+
+@catalog_app.command("diff")
+def catalog_diff(
+    old: Annotated[str, typer.Argument(help="version id, hash prefix, `latest`, or a catalog folder")],
+    new: Annotated[str, typer.Argument(help="version id, hash prefix, `latest`, or a catalog folder")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Things, procedures, lists … added, removed and changed between two versions or folders."""
+    from onething.catalog.errors import CatalogError
+    from onething.catalog.service import diff_refs
+
+    try:
+        changes = diff_refs(old, new)
+    except CatalogError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json({kind: {"added": d.added, "removed": d.removed, "changed": d.changed}
+                     for kind, d in changes.items()})
+        return
+    if all(d.empty for d in changes.values()):
+        console.print("no differences")
+        return
+    for kind, d in changes.items():
+        if d.empty:
+            continue
+        console.print(f"[bold]{kind}[/bold]")
+        for item in d.added:
+            console.print(f"  [green]+ {item}[/green]")
+        for item in d.removed:
+            console.print(f"  [red]- {item}[/red]")
+        for item, keys in d.changed.items():
+            console.print(f"  [yellow]~ {item}[/yellow] ({', '.join(keys)})")
+
+
+def _require_valid(root: Path) -> None:
+    from onething.intake.cases import validate_catalog
+
+    _, problems = validate_catalog(root)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        for problem in errors:
+            err.print(str(problem))
+        err.print(f"[red]{len(errors)} error(s): nothing published[/red]")
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply Alembic migrations to ONETHING_DATABASE_URL (default: the SQLite file under var/)."""
+    from onething import db
+
+    db.upgrade(revision=revision)
+    console.print(f"database at {revision}: {_safe_url(get_settings().resolved_database_url())}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Publish the shipped catalog and build the demo data through the services."""
+    from onething.demo import load_demo
+
+    for line in load_demo():
+        console.print(line)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """Serve the portal, workbench, admin console and API."""
+    import uvicorn
+
+    from onething.logging import configure_logging
+    from onething.web.app import create_app
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    configure_logging(settings.log_level)
+    console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    from onething.commands import MODULES
+
+    for name in MODULES:
+        module_name = f"onething.commands.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_command_modules()

@@ -7,8 +7,8 @@ error messages); the store serialises them to JSON for published versions. Field
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
 
 from onething.catalog.errors import InvalidCatalog
 from onething.catalog.loader import load_catalog
 from onething.catalog.model import Catalog
 from onething.catalog.validate import validate
+
+if TYPE_CHECKING:
+    from onething.catalog.store import KindDiff, Published
 
 
 def load_valid_catalog(root: Path) -> Catalog:
@@ -67,3 +72,45 @@ def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
         "procedures": procedures, "materials": list(materials.values()),
         "cases": [c.model_dump(mode="json") for c in thing.cases],
     }
+
+
+def active_catalog(engine: Engine | None = None) -> tuple[str, Catalog]:
+    """The catalog the platform serves: the latest published version, else the configured folder.
+
+    Returns a label saying where it came from (``version 3`` or the folder path).
+    """
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from onething.catalog.store import latest_catalog
+    from onething.config import get_settings
+    from onething.db import session_scope
+
+    try:
+        with session_scope(engine) as session:
+            latest = latest_catalog(session)
+    except (OperationalError, ProgrammingError):
+        latest = None  # schema not upgraded yet: serve the folder
+    if latest is not None:
+        version_id, catalog = latest
+        return f"version {version_id}", catalog
+    root = get_settings().resolved_catalog_dir()
+    return str(root), load_valid_catalog(root)
+
+
+def publish_catalog(root: Path, *, actor: str, engine: Engine | None = None) -> Published:
+    """Validate a folder and publish it as a version (no-op when the content is already published)."""
+    from onething.catalog.store import publish
+    from onething.db import session_scope
+
+    catalog = load_valid_catalog(root)
+    with session_scope(engine) as session:
+        return publish(session, catalog, source=str(root), actor=actor)
+
+
+def diff_refs(old: str, new: str, engine: Engine | None = None) -> dict[str, KindDiff]:
+    """Diff two catalogs, each named by a folder path or a published version reference."""
+    from onething.catalog.store import diff, resolve_ref
+    from onething.db import session_scope
+
+    with session_scope(engine) as session:
+        return diff(resolve_ref(session, old, load_valid_catalog), resolve_ref(session, new, load_valid_catalog))
