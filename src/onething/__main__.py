@@ -1,0 +1,5 @@
+"""`python -m onething` runs the CLI."""
+
+from onething.cli import app
+
+app()
