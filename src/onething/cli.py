@@ -191,11 +191,19 @@ def catalog_publish(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Validate the catalog (cases included) and store it as an immutable version; unchanged → no-op."""
+    from onething.catalog.errors import InvalidCatalog
     from onething.catalog.service import publish_catalog
+    from onething.intake.cases import check_cases
 
     root = _catalog_dir(path)
-    _require_valid(root)
-    result = publish_catalog(root, actor="cli")
+    try:
+        result = publish_catalog(root, actor="cli", checks=[check_cases])
+    except InvalidCatalog as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        for problem in errors:
+            err.print(str(problem), markup=False, highlight=False)
+        err.print(f"[red]{len(errors)} error(s): nothing published[/red]")
+        raise typer.Exit(1) from None
     if as_json:
         _print_json({"id": result.id, "content_hash": result.content_hash, "created": result.created,
                      "summary": result.summary})
@@ -259,18 +267,6 @@ def catalog_diff(
             console.print(f"  [red]- {item}[/red]")
         for item, keys in d.changed.items():
             console.print(f"  [yellow]~ {item}[/yellow] ({', '.join(keys)})")
-
-
-def _require_valid(root: Path) -> None:
-    from onething.intake.cases import validate_catalog
-
-    _, problems = validate_catalog(root)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        for problem in errors:
-            err.print(str(problem))
-        err.print(f"[red]{len(errors)} error(s): nothing published[/red]")
-        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

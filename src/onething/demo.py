@@ -13,10 +13,11 @@ from sqlalchemy import Engine
 from onething.catalog.service import publish_catalog
 from onething.config import get_settings
 from onething.db import get_engine
+from onething.intake.cases import check_cases
 
 
 def _publish(engine: Engine) -> list[str]:
-    result = publish_catalog(get_settings().resolved_catalog_dir(), actor="demo", engine=engine)
+    result = publish_catalog(get_settings().resolved_catalog_dir(), actor="demo", checks=[check_cases], engine=engine)
     state = "published" if result.created else "already published"
     return [f"catalog version {result.id} {state}: {result.summary}"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +15,10 @@ from onething.intake import KnownFacts, plan
 
 from ..conftest import CATALOG_DIR
 
-CATALOG: Catalog = load_valid_catalog(CATALOG_DIR)
-THINGS = sorted(CATALOG.things)
+
+@lru_cache(maxsize=1)
+def shipped() -> Catalog:
+    return load_valid_catalog(CATALOG_DIR)
 
 
 def _answers_for(thing: Thing) -> st.SearchStrategy[dict[str, Any]]:
@@ -32,9 +35,10 @@ def _answers_for(thing: Thing) -> st.SearchStrategy[dict[str, Any]]:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[Thing, dict[str, Any], KnownFacts]:
-    thing = CATALOG.things[draw(st.sampled_from(THINGS))]
+    catalog = shipped()
+    thing = catalog.things[draw(st.sampled_from(sorted(catalog.things)))]
     answers = draw(_answers_for(thing))
-    resources = draw(st.frozensets(st.sampled_from(sorted(CATALOG.resources)))) if CATALOG.resources else frozenset()
+    resources = draw(st.frozensets(st.sampled_from(sorted(catalog.resources)))) if catalog.resources else frozenset()
     return thing, answers, KnownFacts(resources=resources)
 
 
@@ -42,7 +46,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Thing, dict[str, Any], KnownFacts]:
 @given(scenarios())
 def test_plan_laws(scenario: tuple[Thing, dict[str, Any], KnownFacts]) -> None:
     thing, answers, facts = scenario
-    result = plan(CATALOG, thing, answers, facts)
+    catalog = shipped()
+    result = plan(catalog, thing, answers, facts)
     resolved = result.answers
 
     field_ids = [f.id for f in result.form.fields]
@@ -52,7 +57,7 @@ def test_plan_laws(scenario: tuple[Thing, dict[str, Any], KnownFacts]) -> None:
 
     fields = {f.id: f for f in result.form.fields}
     for planned in result.procedures:
-        procedure = CATALOG.procedures[planned.id]
+        procedure = catalog.procedures[planned.id]
         for use in procedure.fields:
             if use.when and not compile_condition(use.when).evaluate(resolved):
                 continue
@@ -76,5 +81,6 @@ def test_plan_laws(scenario: tuple[Thing, dict[str, Any], KnownFacts]) -> None:
 
 
 def test_every_thing_plans_with_defaults() -> None:
-    for code in THINGS:
-        assert plan(CATALOG, code).procedures, f"{code}: defaults give an empty plan"
+    catalog = shipped()
+    for code in sorted(catalog.things):
+        assert plan(catalog, code).procedures, f"{code}: defaults give an empty plan"

@@ -60,7 +60,8 @@ def test_many_problems_reported_in_one_run_with_lines(mini: Path) -> None:
     _replace(fields, "type: int}", "type: integer}")
     _replace(thing, 'when: "area > 100"', 'when: "area >"')
     _replace(thing, "when: 'sign != \"none\"'", "when: 'colour == \"red\"'")
-    _replace(thing, "{id: licence, when: \"!has_licence\"}", "{id: licence, when: \"!has_licence\", after: [signboard]}")
+    _replace(thing, "{id: licence, when: \"!has_licence\"}",
+             "{id: licence, when: \"!has_licence\", after: [signboard]}")
     errors = _errors(mini)
     text = "\n".join(errors)
     assert re.search(rf"procedures/samr.yaml:{_line_of(samr, 'department: tax')}:\d+: unknown department 'tax'", text)

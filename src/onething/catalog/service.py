@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from onething.catalog.errors import InvalidCatalog
-from onething.catalog.loader import load_catalog
+from onething.catalog.errors import InvalidCatalog, Problem
+from onething.catalog.loader import LoadResult, load_catalog
 from onething.catalog.model import Catalog
 from onething.catalog.validate import validate
 
@@ -16,10 +17,19 @@ if TYPE_CHECKING:
     from onething.catalog.store import KindDiff, Published
 
 
-def load_valid_catalog(root: Path) -> Catalog:
-    """Load a folder and raise InvalidCatalog (with every problem) unless it validates."""
+Check = Callable[[LoadResult], list[Problem]]
+
+
+def load_valid_catalog(root: Path, checks: Sequence[Check] = ()) -> Catalog:
+    """Load a folder and raise InvalidCatalog (with every problem) unless it validates.
+
+    ``checks`` adds validations that need more than the catalog — the planner's example cases
+    (``onething.intake.cases.check_cases``), which this context may not import.
+    """
     result = load_catalog(root)
     problems = validate(result)
+    for check in checks:
+        problems += check(result)
     if any(p.severity == "error" for p in problems):
         raise InvalidCatalog(problems)
     return result.catalog
@@ -97,12 +107,17 @@ def active_catalog(engine: Engine | None = None) -> tuple[str, Catalog]:
     return str(root), load_valid_catalog(root)
 
 
-def publish_catalog(root: Path, *, actor: str, engine: Engine | None = None) -> Published:
-    """Validate a folder and publish it as a version (no-op when the content is already published)."""
+def publish_catalog(
+    root: Path, *, actor: str, checks: Sequence[Check] = (), engine: Engine | None = None
+) -> Published:
+    """Validate a folder and publish it as a version (no-op when the content is already published).
+
+    Callers pass the example-case check so that nothing is published whose cases fail.
+    """
     from onething.catalog.store import publish
     from onething.db import session_scope
 
-    catalog = load_valid_catalog(root)
+    catalog = load_valid_catalog(root, checks)
     with session_scope(engine) as session:
         return publish(session, catalog, source=str(root), actor=actor)
 

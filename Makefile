@@ -1,0 +1,38 @@
+# onething — two commands on a fresh machine:
+#   make run    serve the platform on http://127.0.0.1:8000 with an embedded SQLite database and demo data
+#   make test   run the whole suite (installs what it needs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install deps lint check clean
+
+$(BIN)/onething: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/onething
+
+install: $(BIN)/onething
+
+run: install
+	$(BIN)/onething db upgrade
+	$(BIN)/onething demo load
+	$(BIN)/onething serve --host $(HOST) --port $(PORT)
+
+# System pieces the tests drive for real: Chromium (Debian's), PostgreSQL (a server or local binaries), axe-core.
+deps: install
+	bash scripts/test-deps.sh
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/onething catalog validate
+
+test: deps lint
+	$(BIN)/python -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache .mypy_cache
