@@ -221,8 +221,11 @@ def catalog_versions(as_json: Annotated[bool, typer.Option("--json")] = False) -
     from onething.db import session_scope
 
     with session_scope() as session:
-        rows = [{"id": v.id, "content_hash": v.content_hash, "published_at": v.published_at.isoformat(),
-                 "published_by": v.published_by, "summary": v.summary} for v in list_versions(session)]
+        rows: list[dict[str, Any]] = [
+            {"id": v.id, "content_hash": v.content_hash, "published_at": v.published_at.isoformat(),
+             "published_by": v.published_by, "summary": v.summary}
+            for v in list_versions(session)
+        ]
     if as_json:
         _print_json(rows)
         return

@@ -14,6 +14,7 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
 from lark import Token, Tree
 
 
@@ -28,7 +29,7 @@ class Condition:
     _program: Any
 
     def evaluate(self, answers: Mapping[str, Any]) -> bool:
-        activation = {name: celpy.json_to_cel(answers[name]) for name in self.names if name in answers}
+        activation = {name: json_to_cel(answers[name]) for name in self.names if name in answers}
         missing = self.names - activation.keys()
         if missing:
             raise ConditionError(f"`{self.source}` needs answers for: {', '.join(sorted(missing))}")

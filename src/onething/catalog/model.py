@@ -261,6 +261,8 @@ class Thing(Sourced):
     procedures: tuple[ThingProcedure, ...] = Field(min_length=1)
     cases: tuple[Case, ...] = ()
 
+    _procedures = field_validator("procedures", mode="before")(_normalise_uses)
+
 
 class ListItem(Strict):
     code: Slug

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from onething.catalog.conditions import ConditionError, compile_condition
 from onething.catalog.errors import Problem
 from onething.catalog.loader import LoadResult
-from onething.catalog.model import Catalog, QuestionType, Thing
+from onething.catalog.model import Catalog, FieldUse, MaterialUse, QuestionType, Thing
 
 
 def _check_refs(
@@ -129,8 +129,10 @@ def _check_thing(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem
         else:
             proc = cat.procedures[tp.id]
             context = f" (procedure {proc.id} is used by thing {code})"
-            for kind_key, uses in (("fields", proc.fields), ("materials", proc.materials)):
-                for use_index, use in enumerate(uses):
+            uses: tuple[tuple[str, tuple[FieldUse | MaterialUse, ...]], ...] = (
+                ("fields", proc.fields), ("materials", proc.materials))
+            for kind_key, kind_uses in uses:
+                for use_index, use in enumerate(kind_uses):
                     if use.when:
                         problems += _check_condition(result, "procedures", proc.id, (kind_key, use_index, "when"),
                                                      use.when, questions, context)
