@@ -1,0 +1,62 @@
+"""The FastAPI application factory: one app serving the JSON API (``/api/v1``), the pages and static files.
+
+Routers are included below, one line each; a new area adds its router here. Everything a request needs
+(catalog, engine) lives on ``app.state`` and reaches handlers through ``onething.web.deps``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from onething import __version__
+from onething.catalog.model import Catalog
+from onething.catalog.service import active_catalog
+from onething.config import get_settings
+from onething.web.api import catalog as catalog_api
+from onething.web.api import meta as meta_api
+from onething.web.auth import install_auth
+from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from onething.web.pages import auth as auth_pages
+from onething.web.pages import portal
+from onething.web.problems import install_problem_handlers
+from onething.web.search import ThingIndex
+from onething.web.templating import STATIC_DIR
+
+
+def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
+    """Build the app for ``engine`` (default: the configured database) serving ``catalog``.
+
+    Without a catalog it serves the latest published version, else the configured catalog folder.
+    """
+    from onething.db import get_engine
+
+    settings = get_settings()
+    engine = engine or get_engine()
+    if catalog is None:
+        label, catalog = active_catalog(engine)
+    else:
+        label = "provided catalog"
+
+    app = FastAPI(
+        title="onething API", version=__version__,
+        description="高效办成一件事 — one-things, their guides and plans. Errors are RFC 9457 problem details.",
+        docs_url=None, redoc_url=None,  # /docs is served by meta_api with a CSP-friendly page
+    )
+    app.state.engine = engine
+    app.state.catalog = catalog
+    app.state.catalog_label = label
+    app.state.thing_index = ThingIndex(catalog)
+
+    install_problem_handlers(app)
+    install_auth(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)  # outermost: added last
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    app.include_router(meta_api.router)
+    app.include_router(catalog_api.router)
+    app.include_router(portal.router)
+    app.include_router(auth_pages.router)
+    return app
