@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import Engine
 
+from onething.accounts.demo import create_demo_users
 from onething.catalog.service import publish_catalog
 from onething.config import get_settings
 from onething.db import get_engine
@@ -22,7 +23,7 @@ def _publish(engine: Engine) -> list[str]:
     return [f"catalog version {result.id} {state}: {result.summary}"]
 
 
-DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish]
+DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users]
 
 
 def load_demo(engine: Engine | None = None) -> Iterator[str]:
