@@ -14,6 +14,7 @@ from onething import __version__
 from onething.catalog.model import Catalog
 from onething.catalog.service import active_catalog
 from onething.config import get_settings
+from onething.web.api import accounts as accounts_api
 from onething.web.api import catalog as catalog_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth
@@ -59,4 +60,5 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(catalog_api.router)
     app.include_router(portal.router)
     app.include_router(auth_pages.router)
+    app.include_router(accounts_api.router)
     return app
