@@ -1,0 +1,56 @@
+"""Audit tables: the append-only hash chain of entries, and the one-row head that serialises appends.
+
+``audit_entries`` rows are never updated or deleted. Each carries the hash of the entry before it
+(``prev_hash``) and its own ``hash`` (SHA-256 over its canonical content and ``prev_hash``), so changing or
+removing any row breaks every later hash. ``audit_head`` holds the chain's last hash; appenders lock it, so
+two transactions can never chain onto the same predecessor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from onething.accounts.tables import UtcDateTime
+from onething.db import Base
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of the first entry."""
+
+
+class AuditEntry(Base):
+    """One audited action (审计记录): who did what to which record, when, with the state before and after."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor_role: Mapped[str] = mapped_column(String(20), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    application_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    department: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+    __table_args__ = (Index("ix_audit_entries_subject", "subject_type", "subject_id"),)
+
+
+class AuditHead(Base):
+    """The chain's head: exactly one row (id 1) with the number of entries and the last hash."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)

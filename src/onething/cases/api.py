@@ -1,0 +1,58 @@
+"""What other contexts (web, CLI, demo, metrics) use from cases: the service functions and their errors."""
+
+from onething.cases.deadlines import due_soon, overdue
+from onething.cases.errors import (
+    CaseError,
+    Conflict,
+    Invalid,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooLarge,
+    UnsupportedType,
+)
+from onething.cases.files import attach_file
+from onething.cases.model import ApplicationStatus, DecisionKind, InvalidTransition, TaskStatus
+from onething.cases.rating import list_rectifications, rate_application
+from onething.cases.service import (
+    Decision,
+    Submitted,
+    answer_supplement,
+    decide_task,
+    get_application,
+    get_task,
+    list_applications,
+    list_tasks,
+    results,
+    submit_application,
+    withdraw_application,
+)
+
+__all__ = [
+    "ApplicationStatus",
+    "CaseError",
+    "Conflict",
+    "Decision",
+    "DecisionKind",
+    "Invalid",
+    "InvalidTransition",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "Submitted",
+    "TaskStatus",
+    "TooLarge",
+    "UnsupportedType",
+    "answer_supplement",
+    "attach_file",
+    "decide_task",
+    "due_soon",
+    "get_application",
+    "get_task",
+    "list_applications",
+    "list_rectifications",
+    "list_tasks",
+    "overdue",
+    "rate_application",
+    "results",
+    "submit_application",
+    "withdraw_application",
+]

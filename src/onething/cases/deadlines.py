@@ -1,0 +1,69 @@
+"""Time limits (时限) in working days: overdue and soon-due tasks for staff and operators.
+
+A task counts while it is ``ready`` or ``accepted``; a task waiting for a supplement has its clock paused
+and is in neither list. Days are China calendar days of ``now``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from onething.accounts.api import Actor, authorize, can
+from onething.cases.model import TaskStatus
+from onething.cases.tables import ApplicationRow, TaskRow
+from onething.cases.views import task_view
+from onething.catalog.model import Catalog
+from onething.db import session_scope
+from onething.workdays import calendar_for, china_date
+
+RUNNING = (TaskStatus.ready.value, TaskStatus.accepted.value)
+
+
+def _query(engine: Engine, actor: Actor, department: str | None, low: date | None, high: date,
+           strict_high: bool) -> list[tuple[TaskRow, str]]:
+    if department is None and not can(actor, "task:read"):
+        department = actor.department
+    authorize(actor, "task:read", department)
+    with session_scope(engine) as session:
+        statement = (select(TaskRow, ApplicationRow.thing)
+                     .join(ApplicationRow, ApplicationRow.id == TaskRow.application_id)
+                     .where(TaskRow.status.in_(RUNNING), TaskRow.due.is_not(None))
+                     .where(TaskRow.due < high if strict_high else TaskRow.due <= high)
+                     .order_by(TaskRow.due, TaskRow.id))
+        if low is not None:
+            statement = statement.where(TaskRow.due >= low)
+        if department is not None:
+            statement = statement.where(TaskRow.department == department)
+        return [(task, thing) for task, thing in session.execute(statement)]
+
+
+def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | None = None,
+            department: str | None = None) -> list[dict[str, Any]]:
+    """Running tasks past their due date (已超期), with how many working days late."""
+    calendar = calendar_for(catalog.calendar if catalog else None)
+    today = china_date(now)
+    out = []
+    for task, thing in _query(engine, actor, department, None, today, strict_high=True):
+        view = task_view(task, thing=thing)
+        assert task.due is not None
+        view["overdue_days"] = calendar.working_days_between(task.due, today)
+        out.append(view)
+    return out
+
+
+def due_soon(engine: Engine, actor: Actor, *, now: datetime, days: int = 2, catalog: Catalog | None = None,
+             department: str | None = None) -> list[dict[str, Any]]:
+    """Running tasks due today or within ``days`` working days (即将到期)."""
+    calendar = calendar_for(catalog.calendar if catalog else None)
+    today = china_date(now)
+    horizon = calendar.add_working_days(today, days)
+    out = []
+    for task, thing in _query(engine, actor, department, today, horizon, strict_high=False):
+        view = task_view(task, thing=thing)
+        assert task.due is not None
+        view["days_left"] = calendar.working_days_between(today, task.due)
+        out.append(view)
+    return out

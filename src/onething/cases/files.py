@@ -1,0 +1,72 @@
+"""Uploaded materials (申请材料附件): size and type limits, content hash, linked to the material they prove."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from onething.accounts.api import Actor, NotFound, authorize
+from onething.cases.errors import Conflict, Invalid, TooLarge, UnsupportedType
+from onething.cases.events import Changes
+from onething.cases.model import APPLICATION_ACTIVE, ApplicationStatus
+from onething.cases.settings import get_case_settings
+from onething.cases.tables import ApplicationRow, FileRow
+from onething.cases.views import file_view
+from onething.db import session_scope
+
+# The first bytes each accepted type must start with: a declared type is not trusted on its own.
+MAGIC: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "application/ofd": (b"PK\x03\x04",),  # OFD (GB/T 33190) is a zip container
+}
+MAX_FILENAME = 255
+
+
+def _clean_filename(filename: str) -> str:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:MAX_FILENAME] or "upload"
+
+
+def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: str, filename: str,
+                content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
+    """Store one uploaded file for a material of the applicant's own application (上传材料)."""
+    authorize(actor, "application:read_own")
+    settings = get_case_settings()
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if len(data) > settings.upload_max_bytes:
+        raise TooLarge(f"文件超过 {settings.upload_max_bytes // (1024 * 1024)} MB 上限")
+    if declared not in settings.upload_content_types:
+        raise UnsupportedType("仅接受：" + "、".join(settings.upload_content_types))
+    if not data:
+        raise Invalid([("file", "文件为空")])
+    if not data.startswith(MAGIC.get(declared, (b"",))):
+        raise UnsupportedType(f"文件内容与声明的类型 {declared} 不符")
+    with session_scope(engine) as session:
+        app = session.scalar(select(ApplicationRow).where(ApplicationRow.id == application_id,
+                                                          ApplicationRow.applicant_id == actor.user_id))
+        if app is None:
+            raise NotFound("application", application_id)
+        if ApplicationStatus(app.status) not in APPLICATION_ACTIVE:
+            raise Conflict("申请已结束，不能再上传材料")
+        materials = {m["id"] for m in app.plan.get("materials", [])}
+        if material not in materials:
+            raise Invalid([("material", f"不是本申请的材料：{material}")])
+        row = FileRow(
+            id=str(uuid.uuid4()), application_id=app.id, material=material, filename=_clean_filename(filename),
+            content_type=declared, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=data,
+            uploaded_at=now, uploaded_by=actor.user_id,
+        )
+        session.add(row)
+        session.flush()
+        changes = Changes(actor, now)
+        changes.audit("file.attached", "file", row.id, application_id=app.id,
+                      after={"material": material, "sha256": row.sha256, "size": row.size})
+        changes.write(session)
+        return file_view(row)
