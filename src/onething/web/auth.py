@@ -16,6 +16,7 @@ Database work runs in the thread pool; these dependencies never block the event 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _UNSET = object()
+security_log = logging.getLogger("onething.security")
 
 
 def settings_of(request: Request) -> Settings:
@@ -140,6 +142,8 @@ async def _authenticate(request: Request) -> Actor | None:
     if token is not None:
         actor = await run_in_threadpool(_lookup_token, _engine(request), token, now_of(request))
         if actor is None:
+            security_log.info("bearer token refused", extra={"fields": {"event": "token_refused",
+                                                                        "client": client_address(request)}})
             raise unauthorized("令牌无效、已过期或已吊销。", invalid_token=True)
         request.state.auth_method = "bearer"
     else:
@@ -203,6 +207,8 @@ def rate_limit(scope: str, per_minute_setting: str) -> Callable[[Request], Await
         decision = await run_in_threadpool(_count, _engine(request), scope, client_address(request), limit,
                                            now_of(request))
         if not decision.allowed:
+            security_log.info("rate limited", extra={"fields": {"event": "rate_limited", "scope": scope,
+                                                                "client": client_address(request)}})
             raise Problem(429, detail=f"请求过于频繁，请 {decision.retry_after} 秒后再试。",
                           type_="/problems/rate-limited",
                           headers={"Retry-After": str(decision.retry_after)})

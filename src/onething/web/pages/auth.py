@@ -7,6 +7,7 @@ A successful sign-in always starts a new session (no fixation) and drops the old
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from onething.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     OptionalActor,
+    client_address,
     delete_cookie,
     now_of,
     rate_limit,
@@ -33,6 +35,8 @@ from onething.web.problems import Problem
 from onething.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+# Security events (sign-in, sign-out) go to their own logger so that operators can keep them ≥ 6 months.
+security_log = logging.getLogger("onething.security")
 
 _LOGIN_CSRF_MAX_AGE = 3600
 
@@ -98,8 +102,12 @@ def login(
     try:
         new = _sign_in(engine, name.strip(), password, request.cookies.get(SESSION_COOKIE), request)
     except AuthenticationFailed:
+        security_log.info("sign-in failed", extra={"fields": {"event": "sign_in_failed", "user": name[:64],
+                                                              "client": client_address(request)}})
         return _login_page(request, next_path=target, token=cookie, name=name, error="用户名或密码错误。",
                            status_code=400)
+    security_log.info("signed in", extra={"fields": {"event": "signed_in", "user": name.strip(),
+                                                     "client": client_address(request)}})
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, new.session_id)
     delete_cookie(response, request, LOGIN_CSRF_COOKIE, path="/login")
@@ -125,6 +133,7 @@ def logout(request: Request, engine: Annotated[Engine, Depends(get_engine)], act
     session_id = request.cookies.get(SESSION_COOKIE)
     if actor is not None and session_id and getattr(request.state, "auth_method", None) == "session":
         _sign_out(engine, session_id)
+        security_log.info("signed out", extra={"fields": {"event": "signed_out", "user": actor.name}})
     response = RedirectResponse("/", status_code=303)
     delete_cookie(response, request, SESSION_COOKIE)
     return response
