@@ -48,12 +48,23 @@ class Settings(BaseSettings):
     sign_in_rate_per_minute: int = 10
     submit_rate_per_minute: int = 30
     secure_cookies: bool = False
+    # Deliver outbox events from a thread inside `onething serve`. Unset: on for SQLite (the embedded default,
+    # nothing else to run), off for PostgreSQL (run `onething worker` processes). ONETHING_INPROCESS_WORKER.
+    inprocess_worker: bool | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         var = default_var_dir()
         return f"sqlite:///{var / 'onething.sqlite3'}"
+
+    def resolved_inprocess_worker(self, dialect: str | None = None) -> bool:
+        """Whether the web app runs the outbox worker in-process, for a database of ``dialect``."""
+        if self.inprocess_worker is not None:
+            return self.inprocess_worker
+        if dialect is None:
+            dialect = self.resolved_database_url().split(":", 1)[0].split("+", 1)[0]
+        return dialect == "sqlite"
 
     def resolved_catalog_dir(self) -> Path:
         return self.catalog if self.catalog is not None else default_catalog_dir()

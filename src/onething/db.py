@@ -81,7 +81,7 @@ def import_all_tables() -> None:
     import importlib
 
     for module in ("onething.catalog.tables", "onething.accounts.tables", "onething.cases.tables",
-                   "onething.exchange.tables"):
+                   "onething.exchange.tables", "onething.delivery.tables"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -14,6 +14,7 @@ from onething import __version__
 from onething.catalog.model import Catalog
 from onething.catalog.service import active_catalog
 from onething.config import get_settings
+from onething.delivery.worker import inprocess_worker_lifespan
 from onething.web.api import accounts as accounts_api
 from onething.web.api import catalog as catalog_api
 from onething.web.api import meta as meta_api
@@ -44,6 +45,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
         title="onething API", version=__version__,
         description="高效办成一件事 — one-things, their guides and plans. Errors are RFC 9457 problem details.",
         docs_url=None, redoc_url=None,  # /docs is served by meta_api with a CSP-friendly page
+        lifespan=inprocess_worker_lifespan,  # the outbox worker thread, when settings.inprocess_worker says so
     )
     app.state.engine = engine
     app.state.catalog = catalog
