@@ -16,6 +16,7 @@ from onething.catalog.service import active_catalog
 from onething.config import get_settings
 from onething.delivery.worker import inprocess_worker_lifespan
 from onething.web.api import accounts as accounts_api
+from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth
@@ -60,6 +61,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
 
     app.include_router(meta_api.router)
     app.include_router(catalog_api.router)
+    app.include_router(cases_api.router)
     app.include_router(portal.router)
     app.include_router(auth_pages.router)
     app.include_router(accounts_api.router)
