@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # Deliver outbox events from a thread inside `onething serve`. Unset: on for SQLite (the embedded default,
     # nothing else to run), off for PostgreSQL (run `onething worker` processes). ONETHING_INPROCESS_WORKER.
     inprocess_worker: bool | None = None
+    # Data-sharing exchange (政务数据共享条例, our reading — see REFERENCE.md; settings, never constants).
+    grant_decision_days: int = 10          # holder answers a conditional request within (working days)
+    directory_publication_days: int = 10   # a directory change is published within (working days)
+    correction_days: int = 10              # holder corrects reported data errors within (working days)
+    consent_after_close_days: int = 30     # consent lasts until the application closes + this many days
+    provider_timeout_seconds: float = 3.0  # HTTP providers (departments' own services)
+    exchange_providers: dict[str, str] = {}  # resource id → base URL of the holder's service; else built-in
+    # Audit chain and retention (records of use ≥ 3 years; security logs ≥ 6 months).
+    audit_checkpoint_every: int = 1000
+    audit_retention_years: int = 3
+    security_log_retention_days: int = 183
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -14,6 +14,7 @@ from onething.accounts.demo import create_demo_users
 from onething.catalog.service import publish_catalog
 from onething.config import get_settings
 from onething.db import get_engine
+from onething.exchange.demo import load_exchange_demo
 from onething.intake.cases import check_cases
 
 
@@ -23,7 +24,7 @@ def _publish(engine: Engine) -> list[str]:
     return [f"catalog version {result.id} {state}: {result.summary}"]
 
 
-DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users]
+DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users, load_exchange_demo]
 
 
 def load_demo(engine: Engine | None = None) -> Iterator[str]:
