@@ -195,6 +195,14 @@ def test_healthz(http: httpx.Client, catalog: Catalog) -> None:
     assert body["things"] == len(catalog.things)
 
 
+def test_healthz_reports_an_unreachable_database(catalog: Catalog) -> None:
+    dead = db.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/nowhere?connect_timeout=2")
+    with serve(create_app(engine=dead, catalog=catalog)) as server:
+        response = httpx.get(f"{server.url}/healthz", timeout=30)
+    assert response.status_code == 503
+    assert response.json()["status"] == "degraded" and response.json()["database"] is False
+
+
 def test_openapi_and_docs(http: httpx.Client) -> None:
     spec = http.get("/openapi.json").json()
     for path in ("/api/v1/things", "/api/v1/things/{code}", "/api/v1/things/{code}/plan", "/api/v1/lists"):

@@ -30,8 +30,12 @@ ISSUER_LABELS = {
 
 # Life stages in the order a life or a business goes through them; stages not named here follow, sorted.
 STAGE_ORDER = (
-    "出生", "教育", "入学", "就业", "创业", "居住", "住房", "婚育", "出行", "医疗", "养老", "退休", "退役", "身后",
-    "准入准营", "市场准入", "开办", "经营", "投资建设", "工程建设", "发展", "变更", "融资", "涉外", "退出", "注销",
+    # individuals: birth to after death
+    "出生", "教育", "入学", "就业", "生活", "居住", "置业", "住房", "婚育", "出行", "就医", "医疗", "救助",
+    "退役", "退休", "养老", "身后",
+    # enterprises: entry, operation, expansion, exit
+    "准入准营", "市场准入", "开办", "招聘用工", "经营发展", "纳税缴费", "变更", "融资", "涉外", "工程建设", "投资建设",
+    "注销退出", "退出", "注销",
 )
 
 
