@@ -1,7 +1,7 @@
 """E2E fixtures: the app on a live server (SQLite, shipped catalog published) and Debian's headless Chromium.
 
 Playwright never downloads a browser here: it drives ``/usr/bin/chromium`` (``apt-get install chromium``).
-Accessibility is checked with axe-core from ``node_modules`` (``npm install`` at the repository root).
+Accessibility helpers live in ``tests/e2e/a11y.py``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from typing import Any
 import pytest
 
 from onething import db
-from onething.config import REPO_DIR
 from tests.live import LiveServer, serve_catalog
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-AXE = REPO_DIR / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 375, "height": 812}
 
 
@@ -75,19 +72,3 @@ def page_without_js(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
-
-
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical WCAG 2.1 A/AA violations axe-core finds on the current page."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm install` at the repository root")
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
-        WCAG_TAGS,
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "help": v["help"],
-         "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"] if v["impact"] in {"serious", "critical"}
-    ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import axe_violations
+from tests.e2e.a11y import axe_violations
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
