@@ -16,12 +16,15 @@ from onething.catalog.service import active_catalog
 from onething.config import get_settings
 from onething.delivery.worker import inprocess_worker_lifespan
 from onething.web.api import accounts as accounts_api
+from onething.web.api import audit as audit_api
 from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
+from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from onething.web.pages import auth as auth_pages
+from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
 from onething.web.problems import install_problem_handlers
 from onething.web.search import ThingIndex
@@ -65,4 +68,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(portal.router)
     app.include_router(auth_pages.router)
     app.include_router(accounts_api.router)
+    app.include_router(exchange_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(exchange_pages.router)
     return app

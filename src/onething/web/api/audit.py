@@ -1,0 +1,53 @@
+"""The audit API (审计): published checkpoint hashes for anyone, and the auditor's search of the chain.
+
+``GET /api/v1/audit/checkpoints`` is public on purpose: outside parties keep copies of the hashes and can later
+hold the platform to them. ``GET /api/v1/audit/entries`` needs the ``audit:read`` permission (role auditor).
+There is no route that changes or deletes an entry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Engine
+
+from onething.audit.checkpoints import EntryFilter, list_checkpoints, search_entries
+from onething.db import session_scope
+from onething.web.auth import CurrentActor
+from onething.web.deps import get_engine
+from onething.web.problems import problem_responses
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+@router.get("/checkpoints")
+def checkpoints(engine: EngineDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict[str, Any]]:
+    """Checkpoint hashes of the audit chain, newest first (公开的检查点哈希)."""
+    with session_scope(engine) as session:
+        return [{"id": c.id, "last_id": c.last_id, "hash": c.hash, "count": c.count, "at": c.at.isoformat()}
+                for c in list_checkpoints(session, limit)]
+
+
+@router.get("/entries", responses=problem_responses(401, 403))
+def entries(
+    actor: CurrentActor, engine: EngineDep,
+    action: str | None = None, action_prefix: str | None = None, actor_name: str | None = None,
+    department: str | None = None, application_id: str | None = None, subject_type: str | None = None,
+    subject_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    after_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Search the audit log (auditors only), oldest first; page on with `after_id` = the last id seen."""
+    since, until = (t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t for t in (since, until))
+    query = EntryFilter(action=action, action_prefix=action_prefix, actor_name=actor_name, department=department,
+                        application_id=application_id, subject_type=subject_type, subject_id=subject_id,
+                        since=since, until=until, after_id=after_id, limit=limit)
+    with session_scope(engine) as session:
+        return [{"id": e.id, "at": e.at.isoformat(), "actor_id": e.actor_id, "actor_name": e.actor_name,
+                 "actor_role": e.actor_role, "action": e.action, "subject_type": e.subject_type,
+                 "subject_id": e.subject_id, "application_id": e.application_id, "department": e.department,
+                 "before": e.before, "after": e.after, "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash}
+                for e in search_entries(session, actor, query)]

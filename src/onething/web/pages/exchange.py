@@ -1,0 +1,174 @@
+"""Exchange pages: the resource directory (数据资源目录), the department workbench for data sharing (共享申请
+审批、数据纠错), and the citizen's page 谁用了我的数据 with consent revocation and error reports.
+
+Plain HTML forms with the session's CSRF token; no JavaScript needed. Each POST calls one service and
+redirects back (303) with a notice, so a reload never repeats the action.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import Engine
+from starlette.responses import RedirectResponse, Response
+
+from onething.accounts.model import Role
+from onething.catalog.model import Catalog, Sharing
+from onething.db import session_scope
+from onething.exchange import service
+from onething.web.api.exchange import exchange_problems
+from onething.web.auth import CurrentActor, now_of, settings_of, template_context
+from onething.web.deps import get_catalog, get_engine
+from onething.web.problems import Problem
+from onething.web.templating import render
+from onething.workdays import CHINA_TIME
+
+router = APIRouter(include_in_schema=False)
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+SHARING_LABELS = {"unconditional": "无条件共享", "conditional": "有条件共享", "none": "不予共享"}
+STATUS_LABELS = {"pending": "待审批", "approved": "已同意", "refused": "不予共享", "revoked": "已撤销",
+                 "open": "待处理", "corrected": "已更正", "rejected": "未更正", "active": "有效", "expired": "已过期",
+                 "served": "已调用", "refused_use": "已拒绝", "unavailable": "部门系统不可用"}
+REASON_LABELS = {"consent": "未获有效授权（未授权、已撤回或已过期）", "no_grant": "无共享授权",
+                 "purpose": "用途不符", "scope": "超出授权字段范围", "not_shared": "不予共享资源", "actor": "无权调用",
+                 "unavailable": "部门系统不可用"}
+FREQUENCY_LABELS = {"realtime": "实时", "daily": "每日", "weekly": "每周", "monthly": "每月", "yearly": "每年"}
+
+
+def _labels(catalog: Catalog) -> dict[str, Any]:
+    return {
+        "sharing_labels": SHARING_LABELS, "status_labels": STATUS_LABELS, "reason_labels": REASON_LABELS,
+        "frequency_labels": FREQUENCY_LABELS,
+        "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
+        "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
+        "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else (p or "—"),
+        "field_label": lambda f: catalog.fields[f].label if f in catalog.fields else f,
+        "local": lambda moment: moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M") if moment else "—",
+    }
+
+
+def _back(path: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?notice={quote(notice)}", status_code=303)
+
+
+# --- directory ------------------------------------------------------------------------------------------
+
+
+@router.get("/exchange/resources")
+def directory_page(request: Request, actor: CurrentActor, catalog: CatalogDep) -> Response:
+    entries = service.directory(catalog)
+    counts = {s.value: sum(1 for e in entries if e.sharing == s.value) for s in Sharing}
+    return render(request, "exchange/resources.html",
+                  template_context(request, entries=entries, counts=counts, nav="exchange", **_labels(catalog)))
+
+
+# --- department workbench -------------------------------------------------------------------------------
+
+
+def _department_actor(actor: Any) -> None:
+    if actor.role not in (Role.staff, Role.dept_admin):
+        raise Problem(403, detail="数据共享工作台仅供部门工作人员使用。", type_="/problems/forbidden")
+
+
+@router.get("/workbench/exchange")
+def workbench(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
+              notice: str | None = None) -> Response:
+    _department_actor(actor)
+    with session_scope(engine) as session:
+        grants = service.list_grants(session, actor)
+        corrections = service.list_corrections(session, actor)
+    department = actor.department
+    conditional = [r for r in catalog.resources.values()
+                   if r.sharing is Sharing.conditional and r.holder != department]
+    procedures = [p for p in catalog.procedures.values() if p.department == department]
+    default_expiry = (now_of(request) + timedelta(days=365)).astimezone(CHINA_TIME).date().isoformat()
+    return render(request, "exchange/workbench.html", template_context(
+        request, nav="workbench", notice=notice, incoming=[g for g in grants if g.holder == department],
+        outgoing=[g for g in grants if g.consumer == department], corrections=corrections,
+        conditional=sorted(conditional, key=lambda r: r.id), procedures=sorted(procedures, key=lambda p: p.id),
+        default_expiry=default_expiry, is_admin=actor.role is Role.dept_admin,
+        decision_days=settings_of(request).grant_decision_days, **_labels(catalog)))
+
+
+@router.post("/workbench/exchange/grants")
+def apply_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
+               resource: Annotated[str, Form()], purpose: Annotated[str, Form()],
+               legal_basis: Annotated[str, Form()], expires_on: Annotated[str, Form()],
+               procedures: Annotated[list[str] | None, Form()] = None,
+               fields: Annotated[str, Form()] = "") -> Response:
+    _department_actor(actor)
+    try:
+        expires_at = datetime.combine(datetime.fromisoformat(expires_on).date(), time(23, 59), CHINA_TIME)
+    except ValueError:
+        raise Problem(422, detail="有效期格式应为 YYYY-MM-DD", type_="/problems/validation",
+                      errors=[("expires_on", "日期格式不正确")]) from None
+    chosen = [f.strip() for f in fields.replace("，", ",").split(",") if f.strip()]
+    target = catalog.resources.get(resource)
+    if not chosen and target is not None:
+        chosen = list(target.fields)
+    with exchange_problems(), session_scope(engine) as session:
+        grant = service.apply_for_grant(
+            session, catalog, actor, resource=resource, purpose=purpose, procedures=procedures or [],
+            legal_basis=legal_basis, fields=chosen, expires_at=expires_at.astimezone(UTC), now=now_of(request),
+            decision_days=settings_of(request).grant_decision_days)
+    return _back("/workbench/exchange", f"共享申请 #{grant.id} 已提交，持有部门应在 {grant.due.isoformat()} 前答复")
+
+
+@router.post("/workbench/exchange/grants/{grant_id}/decision")
+def decide_page(grant_id: int, request: Request, actor: CurrentActor, engine: EngineDep,
+                decision: Annotated[str, Form()], reason: Annotated[str, Form()] = "") -> Response:
+    with exchange_problems(), session_scope(engine) as session:
+        grant = service.decide_grant(session, actor, grant_id, approve=decision == "approve", reason=reason,
+                                     now=now_of(request))
+    return _back("/workbench/exchange", f"共享申请 #{grant.id} 已{STATUS_LABELS[grant.status.value]}")
+
+
+@router.post("/workbench/exchange/corrections/{correction_id}/answer")
+def answer_page(correction_id: int, request: Request, actor: CurrentActor, engine: EngineDep,
+                outcome: Annotated[str, Form()], answer: Annotated[str, Form()] = "") -> Response:
+    with exchange_problems(), session_scope(engine) as session:
+        correction = service.answer_correction(session, actor, correction_id, corrected=outcome == "corrected",
+                                               answer=answer, now=now_of(request))
+    return _back("/workbench/exchange", f"纠错任务 #{correction.id} 已处理")
+
+
+# --- the citizen's data-use page ------------------------------------------------------------------------
+
+
+@router.get("/me/data-uses")
+def data_uses_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
+                   notice: str | None = None) -> Response:
+    now = now_of(request)
+    with session_scope(engine) as session:
+        uses = service.data_uses(session, actor)
+        consents = service.consents_of(session, actor, now)
+        corrections = service.list_corrections(session, actor) if actor.role is Role.applicant else []
+    return render(request, "exchange/data_uses.html", template_context(
+        request, nav="data-uses", notice=notice, uses=uses, consents=consents, corrections=corrections, now=now,
+        reportable=list(dict.fromkeys((u.resource, u.holder) for u in uses if u.resource)),
+        correction_days=settings_of(request).correction_days, **_labels(catalog)))
+
+
+@router.post("/me/consents/{consent_id}/revoke")
+def revoke_page(consent_id: str, request: Request, actor: CurrentActor, engine: EngineDep) -> Response:
+    with exchange_problems(), session_scope(engine) as session:
+        service.revoke_consent(session, actor, consent_id, now_of(request))
+    return _back("/me/data-uses", "授权已撤回：此后任何部门都不能再依据该授权调用您的数据")
+
+
+@router.post("/me/corrections")
+def report_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
+                resource: Annotated[str, Form()], description: Annotated[str, Form()],
+                fields: Annotated[list[str] | None, Form()] = None,
+                use_entry_id: Annotated[int | None, Form()] = None) -> Response:
+    with exchange_problems(), session_scope(engine) as session:
+        correction = service.report_data_error(
+            session, catalog, actor, resource=resource, fields=fields or [], description=description,
+            use_entry_id=use_entry_id, now=now_of(request), correction_days=settings_of(request).correction_days)
+    return _back("/me/data-uses", f"已转交数据持有部门核实更正，应于 {correction.due.isoformat()} 前答复")
