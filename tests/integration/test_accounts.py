@@ -233,7 +233,7 @@ def users(engine: Engine) -> dict[str, str]:
 
 
 def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
-    with serve(make_app(engine)) as server, httpx.Client(base_url=server.url) as client:
+    with serve(make_app(engine)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         anonymous = client.get("/api/v1/me")
         assert anonymous.status_code == 401
         assert anonymous.headers["content-type"] == "application/problem+json"
@@ -257,7 +257,7 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
 
 
 def test_browser_session_and_csrf(engine: Engine, users: dict[str, str]) -> None:
-    with serve(make_app(engine)) as server, httpx.Client(base_url=server.url) as client:
+    with serve(make_app(engine)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         # A page that needs a signed-in user sends the browser to the sign-in page.
         redirect = client.get("/logout", headers={"accept": "text/html"})
         assert redirect.status_code == 303
@@ -303,31 +303,28 @@ def test_browser_session_and_csrf(engine: Engine, users: dict[str, str]) -> None
 
 
 def test_secure_cookies_when_configured(engine: Engine, users: dict[str, str]) -> None:
-    with serve(make_app(engine, secure_cookies=True)) as server, httpx.Client(base_url=server.url) as client:
+    app = make_app(engine, secure_cookies=True)
+    with serve(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         assert "Secure" in client.get("/login").headers["set-cookie"]
 
 
 def test_sign_in_rate_limit_is_shared_by_processes(engine: Engine, users: dict[str, str]) -> None:
-    # Two apps (as two server processes would be) over one database share one count.
+    # Two apps (as two server processes would be) over one database share one count. A fixed clock keeps all
+    # six requests in one window.
     apps = [make_app(engine, sign_in_rate_per_minute=4), make_app(engine, sign_in_rate_per_minute=4)]
-    with serve(apps[0]) as server_one, serve(apps[1]) as server_two:
-        one, two = server_one.url, server_two.url
-        statuses = []
-        retry_after = None
+    for app in apps:
+        app.state.clock = lambda: datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    with serve(apps[0]) as one, serve(apps[1]) as two:
+        answers = []
         for i in range(6):
-            with httpx.Client(base_url=one if i % 2 else two) as client:
-                answer = client.post("/login", data={"name": "zhang", "password": "wrong"})
-                statuses.append(answer.status_code)
-                if answer.status_code == 429:
-                    retry_after = answer.headers["retry-after"]
-                    assert answer.headers["content-type"] == "application/problem+json"
-                    assert answer.json()["status"] == 429
-        # 403 (no CSRF token) while within the limit, then 429 — unless a minute boundary fell in between.
-        if statuses[:4] == [403] * 4:
-            assert statuses[4:] == [429, 429]
-            assert retry_after is not None and 1 <= int(retry_after) <= 60
-        else:
-            assert statuses.count(429) >= 1 or statuses == [403] * 6
+            with httpx.Client(base_url=(one if i % 2 else two).url, timeout=30) as client:
+                answers.append(client.post("/login", data={"name": "zhang", "password": "wrong"}))
+        # Within the limit the request is judged (403: no CSRF token); past it, refused before anything else.
+        assert [a.status_code for a in answers] == [403, 403, 403, 403, 429, 429], [a.text for a in answers]
+        refused = answers[-1]
+        assert refused.headers["retry-after"] == "45"
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["status"] == 429 and refused.json()["type"] == "/problems/rate-limited"
 
 
 def test_rate_limit_counter(engine: Engine) -> None:
