@@ -89,7 +89,9 @@ def _check_right(session: Session, catalog: Catalog, resource: Resource, consume
         raise GrantRequired(f"事项 {procedure} 未声明由{resource.name}证明的材料，须申请共享")
     grant = covering_grant(session, resource.id, consumer, procedure, fields, now)
     if grant is None:
-        raise GrantRequired(f"本部门没有覆盖事项 {procedure} 及所请求字段的有效共享授权")
+        if fields and _grants_for(session, resource.id, consumer, procedure, now):
+            raise OutOfScope("所请求的字段超出共享授权的范围")
+        raise GrantRequired(f"本部门没有覆盖事项 {procedure} 的有效共享授权")
     return "grant", grant
 
 
