@@ -406,3 +406,24 @@ def test_demo_users(engine: Engine) -> None:
         assert users["demo-restaurant"].uscc and users["zhangsan"].id_number
         actor = service.authenticate_password(session, "samr-admin", demo_password(), datetime.now(UTC))
         assert actor.role is Role.dept_admin and actor.department == "samr"
+
+
+def test_cli_token_is_last_word_in_a_real_process(database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    command = str(Path(sys.executable).parent / "onething")
+    env = {**os.environ, "ONETHING_DATABASE_URL": database_url}
+    subprocess.run([command, "users", "add", "fire-system", "--role", "staff", "--department", "fire"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    issued = subprocess.run([command, "tokens", "issue", "fire-system"], env=env, check=True, capture_output=True,
+                            text=True, timeout=120)
+    token = issued.stdout.split()[-1]
+    engine = db.make_engine(database_url)
+    try:
+        with db.session_scope(engine) as session:
+            actor = service.actor_for_token(session, token, datetime.now(UTC))
+            assert actor is not None and actor.department == "fire"
+    finally:
+        engine.dispose()
