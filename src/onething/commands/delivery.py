@@ -34,12 +34,11 @@ def _read_line() -> str:
 
 
 def _known_department(department: str) -> bool | None:
-    """Whether the shipped catalog names this department; None when the catalog cannot be loaded."""
-    from onething.catalog.service import load_valid_catalog
-    from onething.config import get_settings
+    """Whether the catalog the platform serves names this department; None when it cannot be loaded."""
+    from onething.catalog.service import active_catalog
 
     try:
-        catalog = load_valid_catalog(get_settings().resolved_catalog_dir())
+        _label, catalog = active_catalog()
     except Exception:
         return None
     return department in catalog.departments
