@@ -6,6 +6,9 @@ Routers are included below, one line each; a new area adds its router here. Ever
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -29,6 +32,9 @@ from onething.web.pages import portal
 from onething.web.problems import install_problem_handlers
 from onething.web.search import ThingIndex
 from onething.web.templating import STATIC_DIR
+
+# Swagger UI's bundle and stylesheet, shipped by the fastapi-offline package, so /docs needs no CDN.
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -61,6 +67,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)  # outermost: added last
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static-docs", StaticFiles(directory=SWAGGER_ASSETS), name="static-docs")
 
     app.include_router(meta_api.router)
     app.include_router(catalog_api.router)

@@ -29,17 +29,16 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("onething.access")
 error_logger = logging.getLogger("onething.web")
 
-# The portal loads only its own scripts and styles (htmx is served from /static). Swagger UI at /docs is
-# the one page that needs its bundle from a CDN; it still runs no inline script (see templates/docs.html).
+# The portal loads only its own scripts and styles (htmx is served from /static). Swagger UI at /docs is served
+# from the fastapi-offline package's assets under /static-docs (no CDN); it runs no inline script (see
+# templates/docs.html), but its React components set inline styles, which only that page allows.
 PORTAL_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
-DOCS_CDN = "https://cdn.jsdelivr.net"
 DOCS_CSP = (
-    f"default-src 'self'; script-src 'self' {DOCS_CDN}; style-src 'self' {DOCS_CDN}; "
-    f"img-src 'self' data: {DOCS_CDN}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-    "object-src 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
 
