@@ -103,8 +103,9 @@ def list_webhooks_command(as_json: Annotated[bool, typer.Option("--json")] = Fal
         endpoints = list_endpoints(session)
         summary = delivery_summary(session)
     empty = {"pending": 0, "dead": 0, "delivered": 0, "skipped": 0}
-    rows = [{"department": e.department, "url": e.url, "active": e.active, "updated_at": e.updated_at.isoformat(),
-             **summary.get(e.department, empty)} for e in endpoints]
+    rows: list[dict[str, Any]] = [
+        {"department": e.department, "url": e.url, "active": e.active, "updated_at": e.updated_at.isoformat(),
+         **summary.get(e.department, empty)} for e in endpoints]
     if as_json:
         _print_json(rows)
         return
@@ -112,7 +113,7 @@ def list_webhooks_command(as_json: Annotated[bool, typer.Option("--json")] = Fal
     for column in ("department", "url", "active", "pending", "dead", "delivered", "skipped"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["department"], row["url"], "yes" if row["active"] else "no", str(row["pending"]),
+        table.add_row(str(row["department"]), str(row["url"]), "yes" if row["active"] else "no", str(row["pending"]),
                       str(row["dead"]), str(row["delivered"]), str(row["skipped"]))
     Console().print(table)
 
