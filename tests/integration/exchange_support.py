@@ -19,6 +19,7 @@ from onething.catalog.model import (
     Procedure,
     Resource,
     Sharing,
+    Thing,
 )
 from onething.db import session_scope
 from onething.exchange.providers import file_record
@@ -57,10 +58,12 @@ def small_catalog() -> Catalog:
         procedure_id(d): Procedure(id=procedure_id(d), name=f"事项 {d}", department=d, promised_days=5,
                                    materials=tuple(MaterialUse(id=m) for m in materials))
         for d in DEPARTMENTS}
+    thing = Thing(code="t-small", name="示例一件事", audience="individual", stage="示例", lead=GRANTED,
+                  procedures=({"id": procedure_id(GRANTED)},))
     return Catalog(
         departments={d: Department(id=d, name=f"部门 {d}") for d in DEPARTMENTS},
         fields={f: FieldDef(id=f, label=f, type=FieldType.text) for f in FIELDS},
-        materials=materials, resources=resources, procedures=procedures)
+        materials=materials, resources=resources, procedures=procedures, things={thing.code: thing})
 
 
 def make_users(engine: Engine) -> dict[str, Actor]:

@@ -49,7 +49,7 @@ def allowed(role: Role, department: str, sharing: Sharing, personal: bool, conse
         return False
     if sharing is Sharing.none:
         return False
-    has_right = department == HOLDER or sharing is Sharing.unconditional or department == GRANTED
+    has_right = department in (HOLDER, GRANTED) or sharing is Sharing.unconditional
     return has_right and (not personal or consent == "granted")
 
 
@@ -78,7 +78,8 @@ def _grants(engine, catalog, actors) -> None:
         for personal in (True, False):
             grant = service.apply_for_grant(
                 session, catalog, actors[f"{GRANTED}-admin"], resource=resource_id(Sharing.conditional, personal),
-                purpose="办理示例事项", procedures=[procedure_id(GRANTED)], legal_basis="《示例法》", fields=list(FIELDS),
+                purpose="办理示例事项", procedures=[procedure_id(GRANTED)], legal_basis="《示例法》",
+                fields=list(FIELDS),
                 expires_at=NOW + timedelta(days=365), now=NOW, decision_days=10)
             service.decide_grant(session, actors[f"{HOLDER}-admin"], grant.id, approve=True, reason=None, now=NOW)
 
