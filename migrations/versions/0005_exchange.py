@@ -2,7 +2,7 @@
 PostgreSQL a trigger that makes audit_entries append-only.
 
 SQLite has no way to stop a writer with file access from changing rows; there the chain's hashes and the
-published checkpoints are what reveal a change (``onething audit verify``), see docs/adr/004-audit-chain-hash.md.
+published checkpoints are what reveal a change (``onething audit verify``), see docs/adr/005-audit-chain-hash.md.
 
 Revision ID: 0005
 Revises: 0004

@@ -146,7 +146,7 @@ def test_checkpoints_every_n_entries(database_url: str) -> None:
 def test_postgresql_refuses_update_and_delete(database_url: str) -> None:
     engine, ids = _chain(database_url, fetches=1)
     if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no append-only trigger (documented in ADR 004): verify is the defence there")
+        pytest.skip("SQLite has no append-only trigger (documented in ADR 005): verify is the defence there")
     for statement in ("UPDATE audit_entries SET department = 'x' WHERE id = :k",
                       "DELETE FROM audit_entries WHERE id = :k"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
