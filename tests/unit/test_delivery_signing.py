@@ -72,3 +72,13 @@ def test_backoff_jitter_stays_within_half_and_full(failures: int) -> None:
     full = backoff(failures, settings, jitter=1.0)
     wait = backoff(failures, settings)
     assert full / 2 <= wait <= full
+
+
+def test_inprocess_worker_defaults_to_the_embedded_database_only() -> None:
+    from onething.config import Settings
+
+    assert Settings(database_url="sqlite:///x.sqlite3").resolved_inprocess_worker() is True
+    assert Settings(database_url="postgresql+psycopg://u@h/db").resolved_inprocess_worker() is False
+    assert Settings(database_url="postgresql+psycopg://u@h/db").resolved_inprocess_worker("sqlite") is True
+    assert Settings(inprocess_worker=False).resolved_inprocess_worker("sqlite") is False
+    assert Settings(inprocess_worker=True).resolved_inprocess_worker("postgresql") is True
