@@ -1,0 +1,93 @@
+"""Demo cases (演示办件), made through the case services like any other: the demo restaurant company opens a
+restaurant twice — one application finished, results delivered and rated; one in progress with a supplement
+request (补正) waiting for the applicant. Needs the demo users (``accounts.demo``). Running it twice creates
+nothing new: the submissions carry fixed idempotency keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from onething.accounts.api import NotFound, actor_for_user
+from onething.accounts.errors import UnknownUser
+from onething.cases.model import DecisionKind
+from onething.cases.rating import rate_application
+from onething.cases.service import Decision, decide_task, get_application, submit_application
+from onething.catalog.model import Catalog
+from onething.catalog.service import active_catalog
+from onething.db import session_scope
+from onething.intake import plan as make_plan
+from onething.workdays import UnknownCalendarYear
+
+THING = "open-restaurant"
+APPLICANT = "demo-restaurant"
+# Made-up values that pass every check; the identifiers are the demo users' own fictional ones.
+VALUES: dict[str, Any] = {
+    "enterprise_name": "北京示例餐饮有限公司", "legal_rep_name": "张三", "legal_rep_id_number": "110101199003070011",
+    "legal_rep_phone": "13800138000", "premises_address": "北京市东城区示例胡同 8 号", "registered_capital": "50.00",
+    "business_scope": "餐饮服务", "investor_names": "张三", "contact_name": "李四", "contact_phone": "13900139000",
+    "enterprise_uscc": "91110105MA01ABCD00", "food_business_items": "热食类食品制售",
+    "food_safety_manager_name": "李四", "food_safety_manager_id_number": "110101198511120025",
+    "floor_area_sqm": 80, "seat_count": 30, "fire_safety_manager_name": "张三", "signboard_content": "示例面馆",
+    "signboard_size": "4×1",
+}
+BY_TYPE: dict[str, Any] = {"text": "示例", "address": "北京市东城区示例胡同 8 号", "int": 1, "money": "1.00",
+                           "date": "2026-01-05", "bool": False, "id_number": "110101199003070011",
+                           "uscc": "91110105MA01ABCD00", "phone": "13800138000"}
+
+
+def _form(catalog: Catalog) -> dict[str, Any]:
+    fields = make_plan(catalog, THING, {}).form.fields
+    return {f.id: VALUES.get(f.id, f.choices[0].value if f.type == "choice" else BY_TYPE.get(f.type, "示例"))
+            for f in fields}
+
+
+def _decide(engine: Engine, catalog: Catalog, task: dict[str, Any], kind: DecisionKind, now: datetime,
+            **extra: Any) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        staff = actor_for_user(session, f"{task['department']}-staff")
+    return decide_task(engine, staff, task["id"], Decision(kind=kind, **extra), expected_version=task["version"],
+                       catalog=catalog, now=now)
+
+
+def load_cases_demo(engine: Engine) -> list[str]:
+    """The demo step: two open-restaurant applications, one finished and rated, one waiting for a supplement."""
+    label, catalog = active_catalog(engine)
+    if THING not in catalog.things:
+        return [f"demo cases: skipped, the catalog has no {THING}"]
+    try:
+        with session_scope(engine) as session:
+            applicant = actor_for_user(session, APPLICANT)
+    except (UnknownUser, NotFound):
+        return [f"demo cases: skipped, demo user {APPLICANT} missing (run the accounts demo step first)"]
+    now = datetime.now(UTC)
+    form = _form(catalog)
+    lines = []
+    try:
+        for key, finish in (("demo-open-restaurant-1", True), ("demo-open-restaurant-2", False)):
+            submitted = submit_application(engine, applicant, catalog=catalog, catalog_version=label, thing=THING,
+                                           answers={}, form=form, idempotency_key=key, now=now)
+            app_id = submitted.application["id"]
+            if not submitted.created:
+                lines.append(f"demo cases: {app_id} already there")
+                continue
+            for _stage in range(3):
+                for task in get_application(engine, applicant, app_id)["tasks"]:
+                    if task["status"] == "ready" and not finish and task["department"] == "fire":
+                        _decide(engine, catalog, task, DecisionKind.request_supplement, now,
+                                reason="请补充消防安全责任人信息", fields=("fire_safety_manager_name",))
+                    elif task["status"] == "ready":
+                        task = _decide(engine, catalog, task, DecisionKind.accept, now)
+                        if finish or task["procedure"] == "business-registration":
+                            _decide(engine, catalog, task, DecisionKind.approve, now, result={"number": "DEMO-1"})
+            status = get_application(engine, applicant, app_id)["status"]
+            if finish and status == "completed":
+                rate_application(engine, applicant, app_id, score=5, comment="一次办好", tasks={}, catalog=catalog,
+                                 now=now)
+            lines.append(f"demo cases: {THING} {app_id} {status}")
+    except UnknownCalendarYear as exc:
+        lines.append(f"demo cases: skipped — {exc}")
+    return lines
