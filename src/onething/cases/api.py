@@ -12,17 +12,13 @@ from onething.cases.errors import (
 )
 from onething.cases.files import attach_file
 from onething.cases.model import ApplicationStatus, DecisionKind, InvalidTransition, TaskStatus
+from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
 from onething.cases.rating import list_rectifications, rate_application
 from onething.cases.service import (
     Decision,
     Submitted,
     answer_supplement,
     decide_task,
-    get_application,
-    get_task,
-    list_applications,
-    list_tasks,
-    results,
     submit_application,
     withdraw_application,
 )

@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from onething.accounts.api import NotFound, actor_for_user
 from onething.accounts.errors import UnknownUser
 from onething.cases.model import DecisionKind
+from onething.cases.queries import get_application
 from onething.cases.rating import rate_application
-from onething.cases.service import Decision, decide_task, get_application, submit_application
+from onething.cases.service import Decision, decide_task, submit_application
 from onething.catalog.model import Catalog
 from onething.catalog.service import active_catalog
 from onething.db import session_scope

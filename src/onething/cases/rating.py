@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from onething.accounts.api import Actor, authorize
 from onething.cases.errors import Conflict, Invalid
 from onething.cases.events import Changes
-from onething.cases.service import _lock_application, _tasks_of
+from onething.cases.records import lock_application, tasks_of
 from onething.cases.settings import get_case_settings
 from onething.cases.tables import RatingRow, RectificationRow
 from onething.cases.views import rating_view, rectification_view
@@ -40,12 +40,12 @@ def rate_application(engine: Engine, actor: Actor, application_id: str, *, score
     calendar = calendar_for(catalog.calendar)
     task_scores = dict(tasks or {})
     with session_scope(engine) as session:
-        app = _lock_application(session, application_id, applicant_id=actor.user_id)
+        app = lock_application(session, application_id, applicant_id=actor.user_id)
         if app.status not in RATABLE:
             raise Conflict("办结后才能评价")
         if session.scalar(select(RatingRow.id).where(RatingRow.application_id == app.id).limit(1)) is not None:
             raise Conflict("该申请已评价，每件只能评价一次")
-        app_tasks = {t.id: t for t in _tasks_of(session, app.id)}
+        app_tasks = {t.id: t for t in tasks_of(session, app.id)}
         errors: list[tuple[str, str]] = []
         if (message := _score_error(score)) is not None:
             errors.append(("score", message))

@@ -21,24 +21,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from onething.accounts.api import Actor, NotFound, Role, authorize, can
+from onething.accounts.api import Actor, NotFound, authorize
 from onething.cases.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from onething.cases.events import Changes
 from onething.cases.model import (
-    TASK_OPEN,
     ApplicationStatus,
     DecisionKind,
     TaskStatus,
-    application_status_for,
     decide,
     ready_successors,
     transition,
 )
-from onething.cases.tables import ApplicationRow, FileRow, SupplementRow, TaskRow
+from onething.cases.records import (
+    cancel_open_work,
+    departments_of,
+    files_of,
+    follow_tasks,
+    full_view,
+    lock_application,
+    make_ready,
+    plan_of,
+    set_task_status,
+    snapshot,
+    supplements_of,
+    tasks_of,
+    visible_task,
+)
+from onething.cases.tables import ApplicationRow, SupplementRow, TaskRow
 from onething.cases.validation import validate_form
 from onething.cases.views import application_view, task_view
 from onething.catalog.errors import UnknownThing
@@ -81,98 +94,6 @@ def request_hash(thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_application(session: Session, application_id: str, *, applicant_id: int | None = None) -> ApplicationRow:
-    """Bump the application's version (taking its lock) and load it fresh; NotFound when absent or, with
-    ``applicant_id``, not that applicant's."""
-    statement = update(ApplicationRow).where(ApplicationRow.id == application_id)
-    if applicant_id is not None:
-        statement = statement.where(ApplicationRow.applicant_id == applicant_id)
-    result = session.execute(statement.values(version=ApplicationRow.version + 1)
-                             .execution_options(synchronize_session=False))
-    if getattr(result, "rowcount", 0) != 1:
-        raise NotFound("application", application_id)
-    app = session.get(ApplicationRow, application_id, populate_existing=True)
-    assert app is not None
-    return app
-
-
-def _tasks_of(session: Session, application_id: str) -> list[TaskRow]:
-    return list(session.execute(
-        select(TaskRow).where(TaskRow.application_id == application_id).execution_options(populate_existing=True)
-    ).scalars())
-
-
-def _supplements_of(session: Session, application_id: str) -> list[SupplementRow]:
-    return list(session.execute(
-        select(SupplementRow).where(SupplementRow.application_id == application_id)
-        .execution_options(populate_existing=True)
-    ).scalars())
-
-
-def _files_of(session: Session, application_id: str) -> list[FileRow]:
-    return list(session.execute(
-        select(FileRow).where(FileRow.application_id == application_id).order_by(FileRow.uploaded_at)
-    ).scalars())
-
-
-def _snapshot(row: ApplicationRow | TaskRow) -> dict[str, Any]:
-    return {"status": row.status, "version": row.version}
-
-
-def _set_task_status(changes: Changes, task: TaskRow, target: TaskStatus, action: str,
-                     data: dict[str, Any] | None = None, *, checked: bool = False) -> None:
-    before = _snapshot(task)
-    task.status = (target if checked else transition(TaskStatus(task.status), target)).value
-    task.version += 1
-    changes.audit(action, "task", task.id, application_id=task.application_id, department=task.department,
-                  before=before, after=_snapshot(task), data=data)
-
-
-def _make_ready(changes: Changes, task: TaskRow, calendar: WorkdayCalendar, now: datetime) -> None:
-    """A task whose predecessors are done starts its clock now (承诺时限自受理条件具备之日起算)."""
-    task.ready_at = now
-    task.due = calendar.add_working_days(now, task.promised_days)
-    _set_task_status(changes, task, TaskStatus.ready, "task.ready", {"due": task.due.isoformat()})
-    changes.event("task.ready", department=task.department, application_id=task.application_id,
-                  payload={"task": task_view(task)})
-
-
-def _departments(tasks: Sequence[TaskRow]) -> list[str]:
-    return sorted({t.department for t in tasks})
-
-
-def _follow_tasks(changes: Changes, app: ApplicationRow, tasks: Sequence[TaskRow], now: datetime) -> None:
-    """Move the application to the status its tasks imply, cancelling open work when it ends unsuccessfully."""
-    target = application_status_for(ApplicationStatus(app.status), [TaskStatus(t.status) for t in tasks])
-    if target.value == app.status:
-        return
-    before = _snapshot(app)
-    app.status = transition(ApplicationStatus(app.status), target).value
-    if target is ApplicationStatus.completed:
-        app.completed_at = now
-    changes.audit(f"application.{target.value}", "application", app.id, application_id=app.id,
-                  before=before, after=_snapshot(app))
-    if target is ApplicationStatus.completed:
-        for department in _departments(tasks):
-            changes.event("application.completed", department=department, application_id=app.id,
-                          payload={"thing": app.thing, "status": app.status})
-    elif target is ApplicationStatus.rejected:
-        _cancel_open_work(changes, app, tasks, "application.rejected")
-
-
-def _cancel_open_work(changes: Changes, app: ApplicationRow, tasks: Sequence[TaskRow], kind: str) -> None:
-    for task in tasks:
-        if TaskStatus(task.status) in TASK_OPEN:
-            _set_task_status(changes, task, TaskStatus.cancelled, "task.cancelled", {"because": kind})
-    for department in _departments(tasks):
-        changes.event(kind, department=department, application_id=app.id,
-                      payload={"thing": app.thing, "status": app.status})
-
-
-def _plan_of(app: ApplicationRow) -> Plan:
-    return Plan.model_validate(app.plan)
-
-
 # --- submission -----------------------------------------------------------------------------------------
 
 
@@ -210,11 +131,6 @@ def _existing_submission(session: Session, applicant_id: int, key: str, digest: 
     return app
 
 
-def _full_view(session: Session, app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any]:
-    return application_view(app, _tasks_of(session, app.id), _supplements_of(session, app.id),
-                            _files_of(session, app.id), departments=departments)
-
-
 def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalog_version: str, thing: str,
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
                        now: datetime) -> Submitted:
@@ -230,7 +146,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     with session_scope(engine) as session:
         existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
         if existing is not None:
-            return Submitted(_full_view(session, existing), created=False)
+            return Submitted(full_view(session, existing), created=False)
     plan, values = _compute_plan(catalog, thing, answers, form)
     calendar = calendar_for(catalog.calendar)
     try:
@@ -244,7 +160,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
             existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
             if existing is None:
                 raise
-            return Submitted(_full_view(session, existing), created=False)
+            return Submitted(full_view(session, existing), created=False)
 
 
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
@@ -258,7 +174,7 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here
-    changes.audit("application.submitted", "application", app.id, application_id=app.id, after=_snapshot(app),
+    changes.audit("application.submitted", "application", app.id, application_id=app.id, after=snapshot(app),
                   data={"thing": plan.thing, "catalog_version": catalog_version,
                         "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()})
     tasks: list[TaskRow] = []
@@ -270,115 +186,19 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
         )
         tasks.append(task)
         changes.audit("task.created", "task", task.id, application_id=app.id, department=task.department,
-                      after=_snapshot(task), data={"procedure": procedure.id})
+                      after=snapshot(task), data={"procedure": procedure.id})
     session.add_all(tasks)
-    for department in _departments(tasks):
+    for department in departments_of(tasks):
         changes.event("application.submitted", department=department, application_id=app.id, payload={
             "thing": plan.thing, "promised_due": app.promised_due.isoformat(),
             "tasks": [task_view(t) for t in tasks if t.department == department],
         })
     for task in tasks:
         if not task.after:
-            _make_ready(changes, task, calendar, now)
+            make_ready(changes, task, calendar, now)
     session.flush()
     changes.write(session)
     return application_view(app, tasks, [], [])
-
-
-# --- reading --------------------------------------------------------------------------------------------
-
-
-def _visible(session: Session, actor: Actor, application_id: str) -> tuple[ApplicationRow, set[str] | None]:
-    """The application if the actor may see it, with the departments whose work they may see (None = all).
-
-    An applicant sees their own; staff an application with a task of their department; an operator any.
-    Everything else is NotFound — never a hint that the id exists.
-    """
-    app = session.get(ApplicationRow, application_id)
-    if app is None:
-        raise NotFound("application", application_id)
-    if actor.role is Role.applicant:
-        authorize(actor, "application:read_own")
-        if app.applicant_id != actor.user_id:
-            raise NotFound("application", application_id)
-        return app, None
-    if can(actor, "application:read"):
-        return app, None
-    if actor.department is not None and can(actor, "task:read", actor.department):
-        has_task = session.scalar(select(TaskRow.id).where(TaskRow.application_id == application_id,
-                                                           TaskRow.department == actor.department).limit(1))
-        if has_task is not None:
-            return app, {actor.department}
-    raise NotFound("application", application_id)
-
-
-def get_application(engine: Engine, actor: Actor, application_id: str) -> dict[str, Any]:
-    """One application with its tasks, supplements and files, as the actor may see it (查看办件)."""
-    with session_scope(engine) as session:
-        app, departments = _visible(session, actor, application_id)
-        return _full_view(session, app, departments)
-
-
-def list_applications(engine: Engine, actor: Actor, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The actor's applications, newest first (我的办件); operators see all, staff their department's."""
-    with session_scope(engine) as session:
-        statement = select(ApplicationRow).order_by(ApplicationRow.submitted_at.desc()).limit(limit)
-        departments: set[str] | None = None
-        if actor.role is Role.applicant:
-            authorize(actor, "application:read_own")
-            statement = statement.where(ApplicationRow.applicant_id == actor.user_id)
-        elif not can(actor, "application:read"):
-            authorize(actor, "task:read", actor.department)
-            departments = {actor.department} if actor.department else set()
-            statement = statement.where(ApplicationRow.id.in_(
-                select(TaskRow.application_id).where(TaskRow.department == actor.department)))
-        apps = list(session.execute(statement).scalars())
-        ids = [a.id for a in apps]
-        tasks: dict[str, list[TaskRow]] = {i: [] for i in ids}
-        supplements: dict[str, list[SupplementRow]] = {i: [] for i in ids}
-        if ids:
-            for task in session.execute(select(TaskRow).where(TaskRow.application_id.in_(ids))).scalars():
-                tasks[task.application_id].append(task)
-            for sup in session.execute(select(SupplementRow).where(SupplementRow.application_id.in_(ids))).scalars():
-                supplements[sup.application_id].append(sup)
-        return [application_view(a, tasks[a.id], supplements[a.id], departments=departments) for a in apps]
-
-
-def _visible_task(session: Session, actor: Actor, task_id: str) -> TaskRow:
-    task = session.get(TaskRow, task_id)
-    if task is None or not can(actor, "task:read", task.department):
-        raise NotFound("task", task_id)
-    return task
-
-
-def get_task(engine: Engine, actor: Actor, task_id: str) -> dict[str, Any]:
-    """One task of the actor's department (办件环节详情)."""
-    with session_scope(engine) as session:
-        task = _visible_task(session, actor, task_id)
-        thing = session.scalar(select(ApplicationRow.thing).where(ApplicationRow.id == task.application_id))
-        return task_view(task, thing=thing)
-
-
-def list_tasks(engine: Engine, actor: Actor, *, status: str | None = None, department: str | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:
-    """A department's queue (待办), earliest due first; staff see only their own department."""
-    errors: list[tuple[str, str]] = []
-    if status is not None and status not in TaskStatus.__members__:
-        errors.append(("status", "可选：" + "、".join(TaskStatus.__members__)))
-    if errors:
-        raise Invalid(errors)
-    if department is None and not can(actor, "task:read"):
-        department = actor.department
-    authorize(actor, "task:read", department)
-    with session_scope(engine) as session:
-        statement = (select(TaskRow, ApplicationRow.thing)
-                     .join(ApplicationRow, ApplicationRow.id == TaskRow.application_id)
-                     .order_by(TaskRow.due.is_(None), TaskRow.due, TaskRow.ready_at, TaskRow.id).limit(limit))
-        if department is not None:
-            statement = statement.where(TaskRow.department == department)
-        if status is not None:
-            statement = statement.where(TaskRow.status == status)
-        return [task_view(task, thing=thing) for task, thing in session.execute(statement)]
 
 
 # --- department decisions -------------------------------------------------------------------------------
@@ -412,16 +232,16 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
     """
     calendar = calendar_for(catalog.calendar)
     with session_scope(engine) as session:
-        task = _visible_task(session, actor, task_id)
+        task = visible_task(session, actor, task_id)
         authorize(actor, "task:decide", task.department)
         if expected_version is None:
             raise PreconditionRequired("请在 If-Match 头中给出办件环节的版本号")
-        app = _lock_application(session, task.application_id)
-        tasks = _tasks_of(session, app.id)
+        app = lock_application(session, task.application_id)
+        tasks = tasks_of(session, app.id)
         task = next(t for t in tasks if t.id == task_id)
         if task.version != expected_version:
             raise PreconditionFailed(f"版本已变化：当前版本 {task.version}，请求基于 {expected_version}")
-        plan = _plan_of(app)
+        plan = plan_of(app)
         _check_decision(decision, plan)
         changes = Changes(actor, now)
         target = decide(TaskStatus(task.status), decision.kind)
@@ -435,7 +255,7 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
             task.reason = (decision.reason or "").strip()
             task.decided_at = now
             data["reason"] = task.reason
-        _set_task_status(changes, task, target, "task.decided", data, checked=True)
+        set_task_status(changes, task, target, "task.decided", data, checked=True)
         changes.event("task.decided", department=task.department, application_id=app.id,
                       payload={"decision": data, "task": task_view(task)})
         if decision.kind is DecisionKind.request_supplement:
@@ -445,8 +265,8 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
             successors = set(ready_successors({t.procedure: t.after for t in tasks}, statuses))
             for successor in tasks:
                 if successor.procedure in successors:
-                    _make_ready(changes, successor, calendar, now)
-        _follow_tasks(changes, app, tasks, now)
+                    make_ready(changes, successor, calendar, now)
+        follow_tasks(changes, app, tasks, now)
         session.flush()
         changes.write(session)
         return task_view(task, thing=app.thing)
@@ -478,15 +298,15 @@ def answer_supplement(engine: Engine, actor: Actor, application_id: str, supplem
     authorize(actor, "application:read_own")
     calendar = calendar_for(catalog.calendar)
     with session_scope(engine) as session:
-        app = _lock_application(session, application_id, applicant_id=actor.user_id)
+        app = lock_application(session, application_id, applicant_id=actor.user_id)
         supplement = session.get(SupplementRow, supplement_id, populate_existing=True)
         if supplement is None or supplement.application_id != app.id:
             raise NotFound("supplement", supplement_id)
         if supplement.status != "open":
             raise Conflict("该补正已答复")
-        plan = _plan_of(app)
+        plan = plan_of(app)
         values, errors = validate_form(plan.form.fields, form, only=supplement.fields)
-        uploaded = {f.material for f in _files_of(session, app.id) if f.uploaded_at >= supplement.requested_at}
+        uploaded = {f.material for f in files_of(session, app.id) if f.uploaded_at >= supplement.requested_at}
         errors.extend((f"materials.{m}", "请先上传补正材料") for m in supplement.materials if m not in uploaded)
         if errors:
             raise Invalid(errors)
@@ -498,66 +318,44 @@ def answer_supplement(engine: Engine, actor: Actor, application_id: str, supplem
         changes.audit("supplement.answered", "supplement", supplement.id, application_id=app.id,
                       before={"status": "open"}, after={"status": "answered"},
                       data={"fields": sorted(values), "materials": supplement.answer["materials"]})
-        tasks = _tasks_of(session, app.id)
+        tasks = tasks_of(session, app.id)
         task = next(t for t in tasks if t.id == supplement.task_id)
         paused = calendar.working_days_between(supplement.requested_at, now)
         task.paused_days += paused
         if task.due is not None and paused:
             task.due = calendar.add_working_days(task.due, paused)
             app.promised_due = calendar.add_working_days(app.promised_due, paused)
-        _set_task_status(changes, task, TaskStatus.accepted, "task.resumed",
+        set_task_status(changes, task, TaskStatus.accepted, "task.resumed",
                          {"supplement": supplement.id, "paused_days": paused,
                           "due": task.due.isoformat() if task.due else None})
         changes.event("supplement.answered", department=task.department, application_id=app.id,
                       payload={"supplement": {"id": supplement.id, "task": task.id, "fields": sorted(values),
                                               "materials": supplement.answer["materials"]},
                                "task": task_view(task)})
-        _follow_tasks(changes, app, tasks, now)
+        follow_tasks(changes, app, tasks, now)
         session.flush()
         changes.write(session)
-        return _full_view(session, app)
+        return full_view(session, app)
 
 
 def withdraw_application(engine: Engine, actor: Actor, application_id: str, *, now: datetime) -> dict[str, Any]:
     """The applicant withdraws an application still being worked on (撤回); open tasks are cancelled."""
     authorize(actor, "application:read_own")
     with session_scope(engine) as session:
-        app = _lock_application(session, application_id, applicant_id=actor.user_id)
+        app = lock_application(session, application_id, applicant_id=actor.user_id)
         changes = Changes(actor, now)
-        before = _snapshot(app)
+        before = snapshot(app)
         app.status = transition(ApplicationStatus(app.status), ApplicationStatus.withdrawn).value
         changes.audit("application.withdrawn", "application", app.id, application_id=app.id, before=before,
-                      after=_snapshot(app))
-        tasks = _tasks_of(session, app.id)
-        _cancel_open_work(changes, app, tasks, "application.withdrawn")
-        for supplement in _supplements_of(session, app.id):
+                      after=snapshot(app))
+        tasks = tasks_of(session, app.id)
+        cancel_open_work(changes, app, tasks, "application.withdrawn")
+        for supplement in supplements_of(session, app.id):
             if supplement.status == "open":
                 supplement.status = "cancelled"
         session.flush()
         changes.write(session)
-        return _full_view(session, app)
-
-
-def results(engine: Engine, actor: Actor, application_id: str) -> list[dict[str, Any]]:
-    """The results of a completed application, one per procedure, delivered together (统一出件)."""
-    with session_scope(engine) as session:
-        app, departments = _visible(session, actor, application_id)
-        if app.status != ApplicationStatus.completed.value:
-            raise Conflict("申请尚未办结，结果统一出件")
-        plan = _plan_of(app)
-        planned = {p.id: p for p in plan.procedures}
-        out = []
-        for task in sorted(_tasks_of(session, app.id), key=lambda t: (t.stage, t.procedure)):
-            if departments is not None and task.department not in departments:
-                continue
-            proc = planned.get(task.procedure)
-            out.append({
-                "task": task.id, "procedure": task.procedure, "procedure_name": proc.name if proc else None,
-                "department": task.department, "department_name": proc.department_name if proc else None,
-                "document": (task.result or {}).get("document"), "result": task.result,
-                "decided_at": task.decided_at.isoformat() if task.decided_at else None,
-            })
-        return out
+        return full_view(session, app)
 
 
 def form_fields(app_plan: Mapping[str, Any]) -> list[FormField]:
