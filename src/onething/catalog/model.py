@@ -145,8 +145,12 @@ class MaterialUse(Strict):
 
 
 class ResultDocument(Strict):
+    """The result document (结果文书 / 电子证照). ``provides`` names fields the result fills for later procedures
+    (the business licence provides the USCC), so the applicant is not asked for them when it is in the plan."""
+
     name: str
     electronic: bool = False
+    provides: tuple[Slug, ...] = ()
 
 
 def _normalise_uses(value: Any) -> Any:

@@ -45,6 +45,9 @@ def check_references(result: LoadResult) -> list[Problem]:
     for proc in cat.procedures.values():
         problems += _single_ref(result, "procedures", proc.id, "department", proc.department, departments,
                                 "department")
+        if proc.result is not None:
+            problems += _check_refs(result, "procedures", proc.id, ("result", "provides"), proc.result.provides,
+                                    dict(cat.fields), "field")
         seen: set[str] = set()
         for index, use in enumerate(proc.fields):
             if use.id not in cat.fields:

@@ -200,11 +200,26 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             material_procs[muse.id].append(p.id)
             material_required[muse.id] = material_required[muse.id] or muse.required
 
+    # A field that a procedure's result provides (电子证照复用) is not asked when every procedure needing it
+    # comes after that procedure in the plan.
+    ancestors: dict[str, set[str]] = {}
+    for p in planned:  # planned is in stage order, so predecessors are settled first
+        ancestors[p.id] = set(after[p.id]).union(*(ancestors[a] for a in after[p.id]))
+    provided: dict[str, str] = {}
+    for p in planned:
+        result_doc = catalog.procedures[p.id].result
+        for field_id in result_doc.provides if result_doc else ():
+            users = field_procs.get(field_id, [])
+            if field_id not in provided and users and all(p.id in ancestors[u] for u in users):
+                provided[field_id] = p.id
+
     fields = []
     for field_id in field_order:
         definition = catalog.fields[field_id]
+        provider = provided.get(field_id)
         fields.append(FormField(
-            id=field_id, label=definition.label, type=definition.type.value, required=field_required[field_id],
+            id=field_id, label=definition.label, type=definition.type.value,
+            required=field_required[field_id] and provider is None, provided_by=provider,
             choices=tuple(ChoiceOut(value=c.value, label=c.label) for c in definition.choices),
             help=definition.help, procedures=tuple(field_procs[field_id]),
             prefill=facts.values.get(field_id),
