@@ -295,7 +295,7 @@ class KeyItemList(Sourced):
         return value
 
 
-class CalendarOverrides(Strict):
+class CalendarOverrides(Sourced):
     holidays: tuple[dt.date, ...] = ()
     workdays: tuple[dt.date, ...] = ()
     years: tuple[int, ...] = ()
