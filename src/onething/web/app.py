@@ -27,6 +27,7 @@ from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from onething.web.pages import auth as auth_pages
+from onething.web.pages import cases as case_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
 from onething.web.problems import install_problem_handlers
@@ -78,4 +79,5 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(exchange_api.router)
     app.include_router(audit_api.router)
     app.include_router(exchange_pages.router)
+    app.include_router(case_pages.router)
     return app
