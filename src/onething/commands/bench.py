@@ -1,0 +1,127 @@
+"""`onething bench submit|audit|fetch`: the speed figures of issues 4 and 5 (see ``onething.bench``).
+
+Each command builds a throwaway database (SQLite in a temporary folder by default; a ``postgresql…`` URL
+names a server on which a fresh database is created and dropped), prints a human summary, or the figures as
+one JSON object with ``--json``. Figures are only comparable within one run on one machine: read the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks: submission over HTTP, the audit chain, the checked fetch.",
+                        no_args_is_help=True)
+
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database", help="SQLAlchemy URL: sqlite:///file, or a PostgreSQL server on which a fresh database is made "
+                       "and dropped (default: a SQLite file in a temporary folder)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the figures as one JSON object")]
+
+
+def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        return
+    for line in lines:
+        typer.echo(line)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1) from None
+
+
+def _latency(figures: dict[str, float]) -> str:
+    return (f"p50 {figures['p50_ms']:.1f} ms · p95 {figures['p95_ms']:.1f} ms · p99 {figures['p99_ms']:.1f} ms · "
+            f"max {figures['max_ms']:.1f} ms")
+
+
+@bench_app.command("submit")
+def bench_submit(
+    clients: Annotated[int, typer.Option("--clients", help="concurrent HTTP clients")] = 10,
+    duration: Annotated[float, typer.Option("--duration", help="seconds of timed submissions")] = 10.0,
+    database: DatabaseOption = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="a running server (127.0.0.1) on --database; its submit rate limit must be raised")] = None,
+    servers: Annotated[int, typer.Option("--servers", help="onething serve processes to start (no --url)")] = 1,
+    warmup: Annotated[float, typer.Option("--warmup", help="untimed seconds before the run")] = 1.0,
+    ceiling_seconds: Annotated[float | None, typer.Option(
+        "--ceiling-seconds", help="seconds of raw inserts (default: the duration, at most 10)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Real HTTP submissions by N clients: throughput, p50/p95/p99 acknowledgement latency, errors, and the
+    same rows inserted raw (the ceiling) with the ratio achieved/ceiling."""
+    from onething.bench.submit import run_submit
+
+    try:
+        result = run_submit(clients=clients, duration=duration, database=database, url=url, servers=servers,
+                            warmup=warmup, ceiling_seconds=ceiling_seconds)
+    except (ValueError, RuntimeError, TimeoutError) as exc:
+        _fail(exc)
+        return
+    ceiling = result["ceiling"]
+    _emit(result, as_json, [
+        f"submit on {result['backend']} ({result['database']}), {result['clients']} clients, "
+        f"{result['duration_s']:.1f} s, server: {result['server']}",
+        f"  {result['submissions']} submissions, {result['throughput_per_s']:.1f}/s · {_latency(result['latency'])}",
+        f"  errors: {result['error_count']} {result['errors'] or ''}",
+        f"  raw ceiling: {ceiling['throughput_per_s']:.1f}/s ({ceiling['submissions']} copies of "
+        f"{ceiling['rows_per_submission']}) → ratio {result['ratio']}",
+        f"  audit chain intact afterwards: {result['chain_intact']}",
+    ])
+
+
+@bench_app.command("audit")
+def bench_audit(
+    entries: Annotated[int, typer.Option("--entries", help="entries to append, then verify")] = 100_000,
+    batch: Annotated[int, typer.Option("--batch", help="entries appended per transaction")] = 500,
+    service_entries: Annotated[int, typer.Option(
+        "--service-entries", help="entries appended through the audit service; the rest are seeded raw")] = 20_000,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Append rate through the audit service; verify and verify_chain time over the whole chain."""
+    from onething.bench.audit import run_audit
+
+    try:
+        result = run_audit(entries=entries, database=database, batch=batch, service_entries=service_entries)
+    except (ValueError, RuntimeError) as exc:
+        _fail(exc)
+        return
+    _emit(result, as_json, [
+        f"audit on {result['backend']} ({result['database']}), {result['entries']} entries",
+        f"  append through the service: {result['append_per_s']:.0f} entries/s ({result['service_entries']} entries, "
+        f"{result['batch']} per transaction) · seeded raw: {result['seeded_entries']} "
+        f"in {result['seed_seconds']:.1f} s",
+        f"  verify: {result['verify_seconds']:.2f} s ({result['verify_per_s']:.0f} entries/s) · verify_chain with "
+        f"{result['checkpoints']} checkpoints: {result['verify_chain_seconds']:.2f} s · intact: {result['intact']}",
+    ])
+
+
+@bench_app.command("fetch")
+def bench_fetch(
+    fetches: Annotated[int, typer.Option("--fetches", help="checked fetches, one after another")] = 2000,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Checked fetches per second and their p50/p95 (grant + consent + purpose + scope, built-in provider)."""
+    from onething.bench.fetch import run_fetch
+
+    try:
+        result = run_fetch(fetches=fetches, database=database)
+    except (ValueError, RuntimeError, LookupError) as exc:
+        _fail(exc)
+        return
+    _emit(result, as_json, [
+        f"fetch on {result['backend']} ({result['database']}): {result['resource']} for {result['purpose']} "
+        f"by {result['consumer']}",
+        f"  {result['fetches']} fetches, {result['fetches_per_s']:.0f}/s · {_latency(result['latency'])}",
+    ])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
