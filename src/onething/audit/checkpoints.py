@@ -6,7 +6,7 @@ platform to them: a chain rewritten from some entry on, with every later hash re
 it no longer matches the hashes published before the rewrite. One is written every
 ``settings.audit_checkpoint_every`` entries (``maybe_checkpoint``) and on demand (``onething audit checkpoint``).
 
-This module adds to ``onething.audit.service`` (``append``, ``verify``) without changing it.
+This module adds to ``onething.audit.service`` (``append``, ``verify``, ``walk``) without changing them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from onething.accounts.model import Actor
 from onething.accounts.permissions import authorize
 from onething.accounts.tables import UtcDateTime
-from onething.audit.service import HEAD_ID, verify
+from onething.audit.service import HEAD_ID, walk
 from onething.audit.tables import AuditEntry, AuditHead
 from onething.db import Base
 
@@ -88,16 +88,18 @@ def verify_chain(session: Session) -> Verification:
 
     A checkpoint fails when its entry is gone, carries another hash, or the number of entries up to it
     differs (an entry before it was removed or inserted). The first broken entry is named.
+
+    One pass: the walk notes each checkpointed entry's position and hash as it goes (the position of an entry
+    in the id-ordered chain is the number of entries up to it), instead of a count query per checkpoint.
     """
-    count, broken = verify(session)
     checkpoints = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.last_id)).scalars().all()
+    count, broken, seen = walk(session, watch={c.last_id for c in checkpoints})
     if broken is not None:
         return Verification(count, broken, f"entry {broken} does not match its content or predecessor",
                             len(checkpoints))
     for checkpoint in checkpoints:
-        entry_hash = session.scalar(select(AuditEntry.hash).where(AuditEntry.id == checkpoint.last_id))
-        upto = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.id <= checkpoint.last_id))
-        if entry_hash != checkpoint.hash or upto != checkpoint.count:
+        position, entry_hash = seen.get(checkpoint.last_id, (None, None))
+        if entry_hash != checkpoint.hash or position != checkpoint.count:
             return Verification(count, checkpoint.last_id,
                                 f"checkpoint {checkpoint.id} (entry {checkpoint.last_id}) no longer matches",
                                 len(checkpoints))

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, Text, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor
@@ -50,10 +50,14 @@ def entry_content(entry: AuditEntry | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What ``json.dumps(…, sort_keys=True, ensure_ascii=False, separators=(",", ":"))`` builds on every call, built
+# once: the output is the same, and verifying a million entries no longer makes a million encoders.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def entry_hash(content: dict[str, Any], prev_hash: str) -> str:
     """SHA-256 over the canonical JSON (sorted keys, no spaces, UTF-8) of the content and ``prev_hash``."""
-    canonical = json.dumps({"content": content, "prev_hash": prev_hash}, sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+    canonical = _CANONICAL.encode({"content": content, "prev_hash": prev_hash})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -91,26 +95,111 @@ def append(session: Session, actor: Actor, action: str, subject_type: str, subje
     return entry
 
 
-def verify(session: Session, batch: int = 1000) -> tuple[int, int | None]:
+def verify(session: Session, batch: int = 5000) -> tuple[int, int | None]:
     """Walk the chain in order: (entries checked, id of the first bad entry or None when intact).
 
     An entry is bad when its ``prev_hash`` is not its predecessor's hash or its ``hash`` does not match its
     content. A chain cut short at the end (the head names a later entry) reports the head's last id.
     """
+    count, broken, _ = walk(session, batch=batch)
+    return count, broken
+
+
+# The hashed columns in ``entry_content`` order, read raw: JSON as the stored text and ``at`` as the driver
+# gives it, so that no ORM object, JSON column processor or datetime parser runs per entry.
+_RAW_COLUMNS = (
+    AuditEntry.id, AuditEntry.prev_hash, AuditEntry.hash, type_coerce(AuditEntry.at, String),
+    AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.actor_role, AuditEntry.action, AuditEntry.subject_type,
+    AuditEntry.subject_id, AuditEntry.application_id, AuditEntry.department, type_coerce(AuditEntry.before, Text),
+    type_coerce(AuditEntry.after, Text), type_coerce(AuditEntry.data, Text),
+)
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _raw_json(value: Any) -> Any:
+    if value is None or value == "null":  # most before/after columns: no parse
+        return None
+    return _decode(value) if isinstance(value, str) else value
+
+
+def _raw_timestamp(value: Any) -> str | None:
+    """``_timestamp`` of a raw ``at``: SQLite's stored text (naive UTC, always with microseconds) or a driver's
+    datetime; None for anything else, which the exact path then handles."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}Z"
+        return None
+    if isinstance(value, datetime):
+        return _timestamp(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    return None
+
+
+def _matches_exactly(session: Session, entry_id: int) -> bool:
+    """The slow, exact check of one entry through the ORM (``entry_content``), for a raw-path mismatch."""
+    entry = session.get(AuditEntry, entry_id, populate_existing=True)
+    return entry is not None and entry.hash == entry_hash(entry_content(entry), entry.prev_hash)
+
+
+def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
+         ) -> tuple[int, int | None, dict[int, tuple[int, str]]]:
+    """``verify``'s walk, also noting for each id in ``watch`` its position in the chain and its hash.
+
+    Entries are streamed as raw columns and hashed in a tight loop. An entry whose raw content does not hash
+    to its ``hash`` is re-checked exactly through the ORM before it is called bad, so that the fast path can
+    never name an entry that ``entry_content`` would accept.
+    """
     prev_hash = GENESIS_HASH
     count = 0
     last_id: int | None = None
-    stream = session.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=batch))
-    for entry in stream.scalars():
-        count += 1
-        if entry.prev_hash != prev_hash or entry.hash != entry_hash(entry_content(entry), entry.prev_hash):
-            return count, entry.id
-        prev_hash = entry.hash
-        last_id = entry.id
+    seen: dict[int, tuple[int, str]] = {}
+    watched = frozenset(watch)
+    sha256 = hashlib.sha256
+    encode = _CANONICAL.encode
+    after: int | None = None
+    while True:
+        statement = select(*_RAW_COLUMNS).order_by(AuditEntry.id)
+        if after is not None:
+            statement = statement.where(AuditEntry.id > after)
+        recheck: int | None = None
+        # Core execution on the session's connection (same transaction): rows, not ORM results.
+        stream = session.connection().execute(statement.execution_options(yield_per=batch))
+        try:
+            for (entry_id, entry_prev, digest, at, actor_id, actor_name, actor_role, action, subject_type,
+                 subject_id, application_id, department, before, after_state, data) in stream:
+                count += 1
+                if entry_prev != prev_hash:
+                    return count, entry_id, seen
+                timestamp = _raw_timestamp(at)
+                content = {
+                    "at": timestamp, "actor_id": actor_id, "actor_name": actor_name, "actor_role": actor_role,
+                    "action": action, "subject_type": subject_type, "subject_id": subject_id,
+                    "application_id": application_id, "department": department, "before": _raw_json(before),
+                    "after": _raw_json(after_state), "data": _raw_json(data),
+                }
+                if timestamp is None or digest != sha256(
+                        encode({"content": content, "prev_hash": entry_prev}).encode("utf-8")).hexdigest():
+                    recheck = entry_id
+                    break
+                prev_hash = digest
+                last_id = entry_id
+                if entry_id in watched:
+                    seen[entry_id] = (count, digest)
+        finally:
+            stream.close()
+        if recheck is None:
+            break
+        if not _matches_exactly(session, recheck):
+            return count, recheck, seen
+        prev_hash = str(session.scalar(select(AuditEntry.hash).where(AuditEntry.id == recheck)))
+        last_id = after = recheck
+        if recheck in watched:
+            seen[recheck] = (count, prev_hash)
     head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
     if head is not None and (head.last_hash != prev_hash or head.count != count):
-        return count, head.last_id if head.last_id != last_id else last_id
-    return count, None
+        return count, head.last_id if head.last_id != last_id else last_id, seen
+    return count, None, seen
 
 
 def entries_for(session: Session, application_id: str) -> Sequence[AuditEntry]:
