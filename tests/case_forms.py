@@ -16,6 +16,7 @@ from stdnum.cn import ric
 from onething import db
 from onething.accounts.api import create_user
 from onething.catalog.model import Catalog
+from onething.intake import coerce_answers
 from onething.intake import plan as make_plan
 from onething.intake.model import Plan
 
@@ -24,7 +25,7 @@ THING = "open-restaurant"
 # permit (samr) and the fire-safety commitment (fire) in parallel — two departments, a three-task DAG.
 ANSWERS = {"has_licence": "false", "area_sqm": "80", "seats": "30", "has_signboard": "false",
            "own_drainage": "false", "sells_tobacco": "false"}
-PASSWORD = "page-test-password-2026"  # noqa: S105 - a throwaway password for test users
+PASSWORD = "page-test-password-2026"
 USCC_ACME = "91110105MA01ABCD00"     # fictional, checksum-valid
 USCC_OTHER = "91110000MA01ABCD0J"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -40,8 +41,6 @@ SAMPLE = {"text": "示例", "address": "北京市东城区示例路1号", "int":
 
 
 def restaurant_plan(catalog: Catalog, answers: dict[str, str] | None = None) -> Plan:
-    from onething.intake import coerce_answers
-
     thing = catalog.thing(THING)
     return make_plan(catalog, thing, coerce_answers(thing, answers or ANSWERS))
 
@@ -83,5 +82,6 @@ def sign_in(client: httpx.Client, name: str, password: str = PASSWORD) -> None:
     assert response.status_code == 303, response.text
 
 
-def form_body(plan: Plan, values: dict[str, str]) -> dict[str, Any]:
+def form_body(values: dict[str, str]) -> dict[str, Any]:
+    """The apply form's fields and hidden answers as a browser posts them."""
     return {f"field.{key}": value for key, value in values.items()} | {f"answer.{k}": v for k, v in ANSWERS.items()}

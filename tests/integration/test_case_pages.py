@@ -19,8 +19,17 @@ from sqlalchemy import func, select
 
 from onething import db
 from onething.cases.tables import ApplicationRow
-from tests.case_forms import ANSWERS, PDF, THING, create_people, form_body, hidden_inputs, restaurant_plan, \
-    sign_in, typed_values
+from tests.case_forms import (
+    ANSWERS,
+    PDF,
+    THING,
+    create_people,
+    form_body,
+    hidden_inputs,
+    restaurant_plan,
+    sign_in,
+    typed_values,
+)
 from tests.live import LiveServer
 
 APPLY = f"/things/{THING}/apply?{urlencode(ANSWERS)}"
@@ -50,15 +59,16 @@ def pages(live_server: LiveServer) -> Iterator[Pages]:
 
 
 def submit(pages: Pages, who: str = "acme", *, values: dict[str, str] | None = None,
-           form_page: httpx.Response | None = None) -> httpx.Response:
+           form_page: httpx.Response | None = None,
+           upload: tuple[str, bytes, str] = ("申请书.pdf", PDF, "application/pdf")) -> httpx.Response:
     client = pages.as_(who)
     page = form_page or client.get(APPLY)
     assert page.status_code == 200, page.text
     hidden = hidden_inputs(page.text)
     plan = restaurant_plan(pages.server.app.state.catalog)
-    data = form_body(plan, values if values is not None else typed_values(plan))
+    data = form_body(values if values is not None else typed_values(plan))
     data |= {"csrf_token": hidden["csrf_token"], "idempotency_key": hidden["idempotency_key"]}
-    files = {"material.registration_application": ("申请书.pdf", PDF, "application/pdf")}
+    files = {"material.registration_application": upload}
     return client.post(f"/things/{THING}/apply", data=data, files=files)
 
 
@@ -166,3 +176,37 @@ def test_pages_need_a_signed_in_person_of_the_right_role(pages: Pages) -> None:
             assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
     assert pages.as_("samr-staff").get("/me/applications").status_code == 403
     assert pages.as_("acme").get("/workbench").status_code == 403
+
+
+def test_a_refused_upload_leaves_the_application_and_says_which_file(pages: Pages) -> None:
+    response = submit(pages, upload=("说明.txt", b"plain text", "text/plain"))
+    app_id = application_id(response)
+    assert "failed=registration_application" in response.headers["location"]
+    page = pages.as_("acme").get(response.headers["location"])
+    assert "未能上传" in page.text and "登记（备案）申请书" in page.text
+    assert 'action="/me/applications/' + app_id + '/files"' in page.text  # 补传材料
+
+
+def test_a_supplement_answer_shows_its_errors_at_the_fields(pages: Pages) -> None:
+    app_id = application_id(submit(pages))
+    samr = pages.as_("samr-staff")
+    task = _task_link(samr.get("/workbench").text, "business-registration")
+    shown = hidden_inputs(samr.get(task).text)
+    asked = samr.post(f"{task}/decision", data={
+        "csrf_token": shown["csrf_token"], "kind": "request_supplement", "version": shown["version"],
+        "reason": "经营范围不规范", "fields": ["business_scope"], "materials": ["registration_application"]})
+    assert asked.status_code == 303, asked.text
+    acme = pages.as_("acme")
+    page = acme.get(f"/me/applications/{app_id}")
+    assert "需要您补正" in page.text and "经营范围不规范" in page.text
+    action = re.search(rf'action="(/me/applications/{app_id}/supplements/[^"]+)"', page.text)
+    assert action
+    token = hidden_inputs(page.text)["csrf_token"]
+    blank = acme.post(action.group(1), data={"csrf_token": token, "field.business_scope": ""})
+    assert blank.status_code == 422
+    assert 'id="field-business_scope-error"' in blank.text
+    assert 'id="supplement-material-registration_application-error">请先上传补正材料' in blank.text
+    answered = acme.post(action.group(1), data={"csrf_token": token, "field.business_scope": "餐饮服务"},
+                         files={"material.registration_application": ("新申请书.pdf", PDF, "application/pdf")})
+    assert answered.status_code == 303, answered.text
+    assert "餐饮服务" in samr.get(task).text

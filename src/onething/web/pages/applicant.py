@@ -269,7 +269,9 @@ async def answer_supplement(request: Request, application_id: str, supplement_id
     except cases.Invalid as exc:
         for name, message in exc.errors:
             key = name.removeprefix("form.")
-            errors[key if key in supplement["fields"] else name] = message
+            if name.startswith("materials."):
+                key = views.MATERIAL_PREFIX + name.removeprefix("materials.")
+            errors[key] = message
         return await run_in_threadpool(again, 422)
     except (cases.Conflict, cases.InvalidTransition):
         return await run_in_threadpool(again, 409, "该补正已答复或申请已结束，无需再次提交。")

@@ -224,6 +224,18 @@ def timeline(application: Mapping[str, Any], history: Mapping[str, list[dict[str
     return out
 
 
+def value_text(field: FormField, value: Any) -> str:
+    """A stored form value as the applicant chose it: a choice's label, 是/否, or the value itself."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    for choice in field.choices:
+        if choice.value == value:
+            return choice.label
+    return str(value)
+
+
 def field_labels(plan: Plan) -> dict[str, str]:
     return {f.id: f.label for f in plan.form.fields}
 
@@ -238,7 +250,7 @@ def template_helpers(catalog: Catalog) -> dict[str, Any]:
         "task_status_labels": TASK_STATUS_LABELS, "application_status_labels": APPLICATION_STATUS_LABELS,
         "decision_labels": DECISION_LABELS, "supplement_status_labels": SUPPLEMENT_STATUS_LABELS,
         "score_labels": SCORE_LABELS, "local_time": local_time, "local_date": local_date,
-        "upload_accept": UPLOAD_ACCEPT,
+        "upload_accept": UPLOAD_ACCEPT, "value_text": value_text,
         "thing_name": lambda code: catalog.things[code].name if code in catalog.things else code,
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else p,
         "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
