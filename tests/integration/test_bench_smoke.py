@@ -1,0 +1,71 @@
+"""The bench commands run end to end with tiny sizes on SQLite and print the figures they promise.
+
+Correctness only: no figure is compared with a target here (speed lives in ``onething bench``, run by
+``benchmarks/``, and in ``docs/performance.md``). Each command runs as a real ``onething`` process, as a script
+would call it; ``bench submit`` starts its own ``onething serve`` subprocess and talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "ONETHING_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-m", "onething", "bench", *args, "--json"], capture_output=True,
+                            text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
+
+
+LATENCY_KEYS = {"p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
+
+
+def test_bench_submit(tmp_path: Path) -> None:
+    figures = _bench(tmp_path, "submit", "--clients", "2", "--duration", "2", "--warmup", "0.5",
+                     "--ceiling-seconds", "1")
+    assert {"backend", "clients", "duration_s", "submissions", "errors", "error_count", "throughput_per_s",
+            "latency", "ceiling", "ratio", "chain_intact", "rate_limit_per_minute", "machine"} <= figures.keys()
+    assert figures["backend"] == "sqlite" and figures["clients"] == 2
+    assert figures["submissions"] > 0 and figures["error_count"] == 0 and figures["errors"] == {}
+    assert figures["latency"].keys() >= LATENCY_KEYS
+    ceiling = figures["ceiling"]
+    assert {"submissions", "seconds", "throughput_per_s", "rows_per_submission"} <= ceiling.keys()
+    rows = ceiling["rows_per_submission"]
+    assert rows["applications"] == 1 and rows["tasks"] >= 1 and rows["outbox_events"] >= 1
+    assert rows["audit_entries"] >= 1 + rows["tasks"]    # submitted, one per task created, ready ones
+    assert figures["ratio"] > 0
+    assert figures["chain_intact"] is True               # the raw copies chain onto the service's entries
+
+
+def test_bench_audit(tmp_path: Path) -> None:
+    figures = _bench(tmp_path, "audit", "--entries", "1000", "--service-entries", "300", "--batch", "100")
+    assert {"entries", "service_entries", "append_per_s", "seeded_entries", "verify_seconds", "verify_per_s",
+            "verify_chain_seconds", "checkpoints", "verified", "intact"} <= figures.keys()
+    assert figures["entries"] == figures["verified"] == 1000
+    assert figures["service_entries"] == 300 and figures["seeded_entries"] == 700
+    assert figures["checkpoints"] == 1 and figures["intact"] is True
+
+
+def test_bench_fetch(tmp_path: Path) -> None:
+    figures = _bench(tmp_path, "fetch", "--fetches", "50")
+    assert {"fetches", "fetches_per_s", "latency", "resource", "purpose", "consumer", "checks"} <= figures.keys()
+    assert figures["fetches"] == 50 and figures["fetches_per_s"] > 0
+    assert {"grant", "consent", "purpose", "fields"} <= set(figures["checks"])
+    assert figures["latency"].keys() >= LATENCY_KEYS
+
+
+@pytest.mark.parametrize("args", [["submit", "--clients", "0"], ["audit", "--entries", "0"],
+                                  ["fetch", "--fetches", "0"], ["submit", "--url", "http://127.0.0.1:1"]])
+def test_bench_refuses_bad_sizes(tmp_path: Path, args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "onething", "bench", *args], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1 and "error:" in result.stderr
