@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -24,7 +24,7 @@ from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
 from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
-from onething.web.auth import install_auth
+from onething.web.auth import install_auth, optional_actor
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
@@ -73,7 +73,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(meta_api.router)
     app.include_router(catalog_api.router)
     app.include_router(cases_api.router)
-    app.include_router(portal.router)
+    app.include_router(portal.router, dependencies=[Depends(optional_actor)])  # nav shows who is signed in
     app.include_router(auth_pages.router)
     app.include_router(accounts_api.router)
     app.include_router(exchange_api.router)
