@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -52,6 +53,8 @@ class Phase:
     errors: Counter[str] = field(default_factory=Counter)
     created: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    server_cpu: float | None = None   # CPU seconds the server processes used during the phase
+    client_cpu: float = 0.0           # CPU seconds this (client) process used during the phase
 
 
 def submission_form() -> dict[str, Any]:
@@ -94,9 +97,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @contextmanager
-def served(database_url: str, *, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[str]:
-    """``onething serve`` as a subprocess on a free 127.0.0.1 port, until the block ends; yields its URL."""
+def served(database_url: str, *, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[Server]:
+    """``onething serve`` as a subprocess on a free 127.0.0.1 port, until the block ends."""
     port = _free_port()
     env = {**os.environ, "ONETHING_DATABASE_URL": database_url,
            "ONETHING_SUBMIT_RATE_PER_MINUTE": str(RATE_LIMIT_FOR_RUN), "ONETHING_LOG_LEVEL": "WARNING",
@@ -106,7 +124,7 @@ def served(database_url: str, *, extra_env: dict[str, str] | None = None, timeou
         command = [sys.executable, "-m", "onething", "serve", "--host", "127.0.0.1", "--port", str(port)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603 - our own CLI
         try:
-            yield _await_health(process, log, f"http://127.0.0.1:{port}", timeout)
+            yield Server(_await_health(process, log, f"http://127.0.0.1:{port}", timeout), process.pid)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -158,8 +176,13 @@ async def _client(http: httpx.AsyncClient, url: str, token: str, body: dict[str,
             phase.errors[str(response.status_code)] += 1
 
 
+def _servers_cpu(pids: list[int]) -> float | None:
+    readings = [cpu_seconds(pid) for pid in pids]
+    return None if not pids or None in readings else sum(r for r in readings if r is not None)
+
+
 async def _drive(urls: list[str], tokens: list[str], body: dict[str, Any], clients: int, warmup: float,
-                 duration: float) -> Phase:
+                 duration: float, pids: list[int]) -> Phase:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
         warm = Phase()
@@ -168,11 +191,15 @@ async def _drive(urls: list[str], tokens: list[str], body: dict[str, Any], clien
                                        [MAX_REQUESTS], warm) for i in range(clients)))
         phase = Phase()
         budget = [MAX_REQUESTS]
+        server_cpu, client_cpu = _servers_cpu(pids), time.process_time()
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(*(_client(http, urls[i % len(urls)], tokens[i % len(tokens)], body, deadline,
                                        budget, phase) for i in range(clients)))
         phase.elapsed = time.perf_counter() - started
+        after = _servers_cpu(pids)
+        phase.server_cpu = after - server_cpu if after is not None and server_cpu is not None else None
+        phase.client_cpu = time.process_time() - client_cpu
         phase.created = phase.created or warm.created
         return phase
 
@@ -269,9 +296,11 @@ def run_submit(*, clients: int, duration: float, database: str | None = None, ur
             database_url, engine = stack.enter_context(prepared_database(database))
         tokens = make_applicants(engine, applicants or clients, run)
         with ExitStack() as serving:
-            urls = [url] if url is not None else [serving.enter_context(served(database_url))
+            started = [] if url is not None else [serving.enter_context(served(database_url))
                                                   for _ in range(max(1, servers))]
-            phase = asyncio.run(_drive(urls, tokens, body, clients, warmup, duration))
+            urls = [url] if url is not None else [server.url for server in started]
+            phase = asyncio.run(_drive(urls, tokens, body, clients, warmup, duration,
+                                       [server.pid for server in started]))
         if not phase.created:
             raise RuntimeError(f"no submission succeeded; errors: {dict(phase.errors)}")
         ceiling = raw_ceiling(engine, phase.created[0], ceiling_seconds or min(duration, 10.0))
@@ -292,4 +321,13 @@ def run_submit(*, clients: int, duration: float, database: str | None = None, ur
         "latency": latency_summary(phase.latencies), "ceiling": ceiling,
         "ratio": round(achieved / ceiling["throughput_per_s"], 3) if ceiling["throughput_per_s"] else None,
         "chain_intact": intact, "machine": machine(),
+        # Where the CPU went: per acknowledged submission, in the server processes and in the clients.
+        "server_cpu_ms_per_submission": _per(phase.server_cpu, len(phase.latencies)),
+        "client_cpu_ms_per_submission": _per(phase.client_cpu, len(phase.latencies)),
+        "server_cpu_cores_busy": round(phase.server_cpu / phase.elapsed, 2)
+        if phase.server_cpu is not None and phase.elapsed else None,
     }
+
+
+def _per(cpu: float | None, count: int) -> float | None:
+    return round(cpu * 1000 / count, 2) if cpu is not None and count else None

@@ -68,7 +68,9 @@ def bench_submit(
         f"submit on {result['backend']} ({result['database']}), {result['clients']} clients, "
         f"{result['duration_s']:.1f} s, server: {result['server']}",
         f"  {result['submissions']} submissions, {result['throughput_per_s']:.1f}/s · {_latency(result['latency'])}",
-        f"  errors: {result['error_count']} {result['errors'] or ''}",
+        f"  errors: {result['error_count']} {result['errors'] or ''} · CPU per submission: server "
+        f"{result['server_cpu_ms_per_submission']} ms ({result['server_cpu_cores_busy']} cores busy), clients "
+        f"{result['client_cpu_ms_per_submission']} ms",
         f"  raw ceiling: {ceiling['throughput_per_s']:.1f}/s ({ceiling['submissions']} copies of "
         f"{ceiling['rows_per_submission']}) → ratio {result['ratio']}",
         f"  audit chain intact afterwards: {result['chain_intact']}",
