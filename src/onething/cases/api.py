@@ -12,6 +12,15 @@ from onething.cases.errors import (
 )
 from onething.cases.files import attach_file
 from onething.cases.model import ApplicationStatus, DecisionKind, InvalidTransition, TaskStatus
+from onething.cases.prefill import (
+    ConsentOffer,
+    Prefilled,
+    consent_offer,
+    consent_to_prefill,
+    new_ref,
+    own_consent,
+    prefill,
+)
 from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
 from onething.cases.rating import list_rectifications, rate_application
 from onething.cases.service import (
@@ -27,18 +36,22 @@ __all__ = [
     "ApplicationStatus",
     "CaseError",
     "Conflict",
+    "ConsentOffer",
     "Decision",
     "DecisionKind",
     "Invalid",
     "InvalidTransition",
     "PreconditionFailed",
     "PreconditionRequired",
+    "Prefilled",
     "Submitted",
     "TaskStatus",
     "TooLarge",
     "UnsupportedType",
     "answer_supplement",
     "attach_file",
+    "consent_offer",
+    "consent_to_prefill",
     "decide_task",
     "due_soon",
     "get_application",
@@ -46,7 +59,10 @@ __all__ = [
     "list_applications",
     "list_rectifications",
     "list_tasks",
+    "new_ref",
     "overdue",
+    "own_consent",
+    "prefill",
     "rate_application",
     "results",
     "submit_application",

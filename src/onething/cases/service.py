@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
+from onething.cases import prefill as shared_data
 from onething.cases.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from onething.cases.events import Changes
 from onething.cases.model import (
@@ -52,7 +53,7 @@ from onething.cases.records import (
     visible_task,
 )
 from onething.cases.tables import ApplicationRow, SupplementRow, TaskRow
-from onething.cases.validation import validate_form
+from onething.cases.validation import check_value, validate_form
 from onething.cases.views import application_view, task_view
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog
@@ -63,6 +64,8 @@ from onething.intake.model import FormField, Plan
 from onething.workdays import WorkdayCalendar, calendar_for
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+CLOSED = frozenset({ApplicationStatus.completed.value, ApplicationStatus.rejected.value,
+                    ApplicationStatus.withdrawn.value})
 
 
 @dataclass(frozen=True)
@@ -87,19 +90,22 @@ class Submitted:
 # --- shared helpers -------------------------------------------------------------------------------------
 
 
-def request_hash(thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical submission body: what "the same body" means for idempotency."""
-    canonical = json.dumps({"thing": thing, "answers": answers, "form": form}, sort_keys=True,
-                           ensure_ascii=False, separators=(",", ":"), default=str)
+def request_hash(thing: str, answers: Mapping[str, Any], form: Mapping[str, Any],
+                 data: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 of the canonical submission body: what "the same body" means for idempotency. ``data`` (the
+    consent and application reference, when given) is part of the body; without it the hash is unchanged."""
+    body: dict[str, Any] = {"thing": thing, "answers": answers, "form": form}
+    if data:
+        body["data"] = data
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # --- submission -----------------------------------------------------------------------------------------
 
 
-def _compute_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]
-                  ) -> tuple[Plan, dict[str, Any]]:
-    """The server's own plan for the request, and the normalised form; Invalid naming every bad field."""
+def _answers_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]) -> Plan:
+    """The server's own plan for the request's answers (no shared data yet); Invalid naming every bad answer."""
     errors: list[tuple[str, str]] = []
     try:
         thing_def = catalog.thing(thing)
@@ -108,19 +114,76 @@ def _compute_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form
     if not isinstance(answers, Mapping):
         raise Invalid([("answers", "应为对象（问题 → 回答）")])
     try:
-        plan = make_plan(catalog, thing_def, coerce_answers(thing_def, answers))
+        return make_plan(catalog, thing_def, coerce_answers(thing_def, answers))
     except IntakeError as exc:
         errors.extend((f"answers.{name}", message) for name, message in exc.errors)
         if not isinstance(form, Mapping):
             errors.append(("form", "应为对象（字段 → 值）"))
         raise Invalid(errors) from None
-    values, form_errors = validate_form(plan.form.fields, form)
-    errors.extend(form_errors)
+
+
+def _locked_errors(plan: Plan, form: Mapping[str, Any], values: dict[str, Any], locked: frozenset[str]
+                   ) -> list[tuple[str, str]]:
+    """Locked fields take the fetched value; a different value sent for one is an error (报告数据有误 first)."""
+    errors: list[tuple[str, str]] = []
+    for field_def in plan.form.fields:
+        if field_def.id not in locked or field_def.prefill is None:
+            continue
+        try:
+            fetched = check_value(field_def, field_def.prefill.value)
+        except ValueError:
+            fetched = field_def.prefill.value
+        given = form.get(field_def.id)
+        if field_def.id in values and given not in (None, "") and values[field_def.id] != fetched:
+            errors.append((f"form.{field_def.id}", f"{field_def.label}已由共享数据预填并锁定，不能修改；"
+                                                   "如数据有误，请先在“谁用了我的数据”中报告数据有误"))
+        values[field_def.id] = fetched
+    return errors
+
+
+def _checked_form(plan: Plan, form: Mapping[str, Any], locked: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The normalised merged form for ``plan``; Invalid naming every bad field."""
+    values, errors = validate_form(plan.form.fields, form)
+    if isinstance(form, Mapping):
+        errors.extend(_locked_errors(plan, form, values, locked))
     if not plan.procedures:
         errors.append(("answers", "按所选情形，本事项无需办理任何事项"))
     if errors:
         raise Invalid(errors)
-    return plan, values
+    return values
+
+
+def _compute_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]
+                  ) -> tuple[Plan, dict[str, Any]]:
+    """The server's own plan for the request, and the normalised form; Invalid naming every bad field."""
+    plan = _answers_plan(catalog, thing, answers, form)
+    return plan, _checked_form(plan, form)
+
+
+def _shared_data(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, consent_id: str | None,
+                 application_ref: str | None, now: datetime, providers: Any) -> shared_data.Prefilled | None:
+    """The facts for this submission, fetched again through the exchange (checked and audited) under the
+    applicant's consent — never what the client says was prefilled or exempt. None without a consent or ref."""
+    if consent_id is None and application_ref is None:
+        return None
+    if application_ref is not None and (not isinstance(application_ref, str)
+                                        or not 1 <= len(application_ref) <= shared_data.MAX_REF):
+        raise Invalid([("application_ref", f"办件编号为 1–{shared_data.MAX_REF} 个字符")])
+    consent = None
+    if consent_id is not None:
+        consent = shared_data.own_consent(engine, actor, consent_id)
+        if consent is None:
+            raise Invalid([("consent", "没有该授权，或该授权不属于您")])
+        if application_ref is not None and application_ref != consent.application_ref:
+            raise Invalid([("application_ref", "该授权不属于这个办件编号")])
+        application_ref = consent.application_ref
+    assert application_ref is not None
+    with session_scope(engine) as session:
+        used = session.scalar(select(ApplicationRow.id).where(ApplicationRow.exchange_ref == application_ref))
+    if used is not None:
+        raise Invalid([("consent", "该授权已用于另一份申请；如需再次申请，请重新打开申请页面并授权")])
+    return shared_data.prefill(engine, actor, catalog, plan, ref=application_ref, consent=consent, now=now,
+                               providers=providers)
 
 
 def _existing_submission(session: Session, applicant_id: int, key: str, digest: str) -> ApplicationRow | None:
@@ -133,26 +196,37 @@ def _existing_submission(session: Session, applicant_id: int, key: str, digest: 
 
 def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalog_version: str, thing: str,
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
-                       now: datetime) -> Submitted:
+                       now: datetime, consent_id: str | None = None, application_ref: str | None = None,
+                       providers: Any = None) -> Submitted:
     """Submit once (一次提交): recompute the plan, validate the merged form, create one task per procedure.
 
     The same applicant, key and body answer the first application again; the same key with another body is
     a Conflict. Stage-1 tasks are ready at once with their due date; later ones wait for their predecessors.
+
+    With the applicant's ``consent_id`` (and its ``application_ref``), the facts are fetched again through the
+    exchange: prefilled fields are locked to the fetched values, materials proven by data are recorded as
+    exempt with their proof. A refused or unavailable fetch only means upload instead — never a refusal here.
     """
     authorize(actor, "application:submit")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
-    digest = request_hash(thing, answers, form)
+    link = {"consent": consent_id, "application_ref": application_ref} if consent_id or application_ref else None
+    digest = request_hash(thing, answers, form, link)
     with session_scope(engine) as session:
         existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
         if existing is not None:
             return Submitted(full_view(session, existing), created=False)
-    plan, values = _compute_plan(catalog, thing, answers, form)
+    plan = _answers_plan(catalog, thing, answers, form)
+    shared = _shared_data(engine, actor, catalog, plan, consent_id=consent_id, application_ref=application_ref,
+                          now=now, providers=providers)
+    if shared is not None:
+        plan = shared.plan
+    values = _checked_form(plan, form, shared.locked if shared is not None else frozenset())
     calendar = calendar_for(catalog.calendar)
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
-                                       calendar, now)
+                                       calendar, now, shared)
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
@@ -164,19 +238,29 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 
 
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
-                        key: str, digest: str, calendar: WorkdayCalendar, now: datetime) -> dict[str, Any]:
+                        key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
+                        shared: shared_data.Prefilled | None = None) -> dict[str, Any]:
     changes = Changes(actor, now)
+    proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
         id=str(uuid.uuid4()), thing=plan.thing, catalog_version=catalog_version, applicant_id=actor.user_id,
         answers=plan.answers, form=form, plan=plan.to_json(), status=ApplicationStatus.submitted.value,
         idempotency_key=key, request_hash=digest, submitted_at=now,
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
+        exchange_ref=shared.ref if shared is not None else None,
+        consent_id=shared.consent.id if shared is not None and shared.consent is not None else None,
+        data_proofs=proofs,
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here
+    data: dict[str, Any] = {"thing": plan.thing, "catalog_version": catalog_version,
+                            "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()}
+    if proofs is not None:
+        # Which fetch proves which material (audit entry ids); never the values themselves.
+        data["shared_data"] = {"ref": proofs["ref"], "consent": proofs["consent"],
+                               "exempt": {m: p["audit_entry_id"] for m, p in proofs["materials"].items()}}
     changes.audit("application.submitted", "application", app.id, application_id=app.id, after=snapshot(app),
-                  data={"thing": plan.thing, "catalog_version": catalog_version,
-                        "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()})
+                  data=data)
     tasks: list[TaskRow] = []
     for procedure in plan.procedures:
         task = TaskRow(
@@ -267,6 +351,8 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
                 if successor.procedure in successors:
                     make_ready(changes, successor, calendar, now)
         follow_tasks(changes, app, tasks, now)
+        if app.status in CLOSED:
+            shared_data.close_consents(session, app.exchange_ref, now)
         session.flush()
         changes.write(session)
         return task_view(task, thing=app.thing)
@@ -353,6 +439,7 @@ def withdraw_application(engine: Engine, actor: Actor, application_id: str, *, n
         for supplement in supplements_of(session, app.id):
             if supplement.status == "open":
                 supplement.status = "cancelled"
+        shared_data.close_consents(session, app.exchange_ref, now)
         session.flush()
         changes.write(session)
         return full_view(session, app)

@@ -50,6 +50,12 @@ class ApplicationRow(Base):
     promised_due: Mapped[date] = mapped_column(Date, nullable=False)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Data sharing (数据共享): the opaque reference the exchange knows this application by (its consent and
+    # fetches carry it), the consent used at submission, and what the fetched data filled and proved —
+    # {"materials": {id: proof}, "fields": {id: source}, "unavailable": {...}, "refused": {...}}.
+    exchange_ref: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    consent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    data_proofs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),

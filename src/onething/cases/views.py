@@ -71,7 +71,28 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
         "answers": app.answers, "form": form, "files": [file_view(f) for f in files],
         "catalog_version": app.catalog_version, "submitted_at": _iso(app.submitted_at),
         "completed_at": _iso(app.completed_at), "version": app.version,
+        "shared_data": shared_data_view(app, departments),
     }
+
+
+def shared_data_view(app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any] | None:
+    """What shared data did for the application (数据共享): its reference and consent, the proof of each exempt
+    material (resource, holder, fetch time, audit entry) and the source of each prefilled field. A department
+    sees the proofs of its own procedures' materials and fields only."""
+    proofs = app.data_proofs
+    if proofs is None:
+        return None
+    materials = dict(proofs.get("materials") or {})
+    fields = dict(proofs.get("fields") or {})
+    if departments is not None:
+        own = {t["id"] for t in app.plan.get("procedures", []) if t.get("department") in departments}
+        mine = {m["id"] for m in app.plan.get("materials", []) if own & set(m.get("procedures", ()))}
+        materials = {k: v for k, v in materials.items() if k in mine}
+        used = {f["id"] for f in app.plan.get("form", {}).get("fields", []) if own & set(f.get("procedures", ()))}
+        fields = {k: v for k, v in fields.items() if k in used}
+    return {"application_ref": app.exchange_ref, "consent": app.consent_id, "exempt_materials": materials,
+            "prefilled_fields": fields, "unavailable": dict(proofs.get("unavailable") or {}),
+            "refused": dict(proofs.get("refused") or {})}
 
 
 def rating_view(ratings: Iterable[RatingRow], rectifications: Iterable[RectificationRow]) -> dict[str, Any]:

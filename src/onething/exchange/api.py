@@ -12,25 +12,41 @@ Cases calls, during intake::
     plan = intake.plan(catalog, thing, answers, facts)        # prefilled fields, exempt materials
 
 and when the application closes: ``close_consents_for(session, ref, closed_at, after_close_days=…)``.
+``get_consent`` reads one consent back (whose it is, its reference, its state); ``list_corrections`` tells
+which of an applicant's data errors are still open (a field they reported stays editable).
 """
 
-from onething.exchange.consents import close_consents_for, grant_consent, propose_consent, revoke_consent
-from onething.exchange.errors import ConsentRequired, FetchRefused, ProviderUnavailable
+from onething.exchange.consents import (
+    close_consents_for,
+    get_consent,
+    grant_consent,
+    propose_consent,
+    revoke_consent,
+)
+from onething.exchange.errors import ConsentRequired, FetchRefused, InvalidRequest, ProviderUnavailable
 from onething.exchange.fetch import collect_facts, facts_for
-from onething.exchange.model import ConsentProposal, FactsReport
+from onething.exchange.model import Consent, ConsentProposal, ConsentState, CorrectionStatus, FactsReport, FetchResult
+from onething.exchange.uses import list_corrections
 from onething.intake.model import KnownFacts
 
 __all__ = [
+    "Consent",
     "ConsentProposal",
     "ConsentRequired",
+    "ConsentState",
+    "CorrectionStatus",
     "FactsReport",
     "FetchRefused",
+    "FetchResult",
+    "InvalidRequest",
     "KnownFacts",
     "ProviderUnavailable",
     "close_consents_for",
     "collect_facts",
     "facts_for",
+    "get_consent",
     "grant_consent",
+    "list_corrections",
     "propose_consent",
     "revoke_consent",
 ]

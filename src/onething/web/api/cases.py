@@ -81,6 +81,11 @@ class SubmitBody(BaseModel):
     thing: str = Field(description="the one-thing's code, e.g. `open-restaurant`")
     answers: dict[str, Any] = Field(default_factory=dict, description="answers to the situation questions")
     form: dict[str, Any] = Field(default_factory=dict, description="the merged form: field id → value")
+    consent: str | None = Field(default=None, max_length=36, description=(
+        "the applicant's consent id (`POST /api/v1/exchange/consents`): the server fetches the shared data again "
+        "under it, locks prefilled fields to the fetched values and records materials proven by data as exempt"))
+    application_ref: str | None = Field(default=None, max_length=36, description=(
+        "the application reference the consent is bound to (defaults to the consent's own)"))
 
 
 @router.post("/applications", status_code=201, responses=problem_responses(400, 401, 409, 422, 429),
@@ -94,7 +99,8 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
     with _problems():
         submitted = cases.submit_application(
             engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=body.thing,
-            answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request))
+            answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request),
+            consent_id=body.consent, application_ref=body.application_ref)
     application = submitted.application
     headers = {"Location": f"/api/v1/applications/{application['id']}"}
     if not submitted.created:

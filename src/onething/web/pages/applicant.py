@@ -6,12 +6,19 @@ Plain HTML forms with the session's CSRF token; they work without JavaScript. Ev
 services and redirects (303) on success, so a reload never repeats it; on a validation error the page is
 shown again with each message next to its field and a summary at the top. The apply form carries an
 Idempotency-Key minted when it was rendered: a double click or a resent form answers the same application.
+
+Shared data (数据共享): when personal data could fill the form or prove materials, the apply page first shows
+exactly what a consent covers (resources, holders, fields, purpose, expiry) with 同意 / 不同意. Agreeing binds a
+consent to an application reference minted for this apply session (``?ref=…&consent=…`` afterwards); the page
+then shows the fields filled from data, locked and with their source, and the materials proven by data as 免提交.
+The submission carries the reference and consent; the server fetches again and trusts nothing else.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,6 +38,7 @@ from onething.intake.model import FormField, Plan
 from onething.web.auth import CurrentActor, now_of, rate_limit, template_context
 from onething.web.deps import get_catalog, get_engine
 from onething.web.pages import cases_views as views
+from onething.web.pages.exchange import REASON_LABELS
 from onething.web.pages.portal import PlanOutcome, evaluate
 from onething.web.problems import Problem
 from onething.web.templating import render
@@ -104,28 +112,156 @@ def _guide_url(thing: Thing, answers: Mapping[str, str]) -> str:
     return f"/things/{thing.code}?{urlencode({**answers, 'plan': '1'})}#plan"
 
 
+def _apply_url(thing: Thing, answers: Mapping[str, str], **data: str) -> str:
+    return f"/things/{thing.code}/apply?{urlencode({**answers, 'plan': '1', **data})}"
+
+
+DECLINED = "none"
+
+
+@dataclass(frozen=True)
+class SharedData:
+    """What the apply page knows about shared data: the consent to offer, or what the consent gave."""
+
+    offer: cases.ConsentOffer | None = None    # shown first, before the form
+    offer_plan: Plan | None = None             # the plan the offer was made for (which materials it spares)
+    ref: str = ""
+    prefilled: cases.Prefilled | None = None   # after consent: locked fields, exempt materials
+    declined: bool = False
+
+
+def _when(moment: str) -> str:
+    return views.local_time(moment)
+
+
+def _shared_context(catalog: Catalog, thing: Thing, answers: Mapping[str, str], shared: SharedData
+                    ) -> dict[str, Any]:
+    """Template values for the consent panel, the prefilled fields' sources and the exempt materials' proofs."""
+    def resource_label(resource_id: str) -> str:
+        resource = catalog.resources.get(resource_id)
+        return resource.name if resource else resource_id
+
+    def holder_label(department: str) -> str:
+        found = catalog.departments.get(department)
+        return found.name if found else department
+
+    context: dict[str, Any] = {"offer": shared.offer, "shared_ref": shared.ref, "declined": shared.declined,
+                               "prefilled": shared.prefilled, "sources": {}, "report_urls": {}, "proofs": {},
+                               "unavailable": [], "refused": [], "reconsider_url": _apply_url(thing, answers)}
+    if shared.offer is not None:
+        offered = set(shared.offer.proposal.resources)
+        context["offer_expires"] = views.local_time(shared.offer.expires_at)
+        context["after_close_days"] = _after_close_days()
+        context["exemptable"] = [m for m in _offer_plan_materials(shared) if offered & set(m.can_be_proven_by)]
+    prefilled = shared.prefilled
+    if prefilled is None:
+        return context
+    for field in prefilled.plan.form.fields:
+        source = prefilled.sources.get(field.prefill.resource) if field.prefill else None
+        if source is None:
+            continue
+        context["sources"][field.id] = (f"来源：{holder_label(source.holder)}·{resource_label(source.resource)}，"
+                                        f"{_when(source.fetched_at)} 调取")
+        context["report_urls"][field.id] = f"/me/data-uses?{urlencode({'report': source.resource})}#report"
+    for material in prefilled.plan.materials:
+        proof = prefilled.sources.get(material.proven_by or "")
+        if material.status == "exempt" and proof is not None:
+            context["proofs"][material.id] = (
+                f"已由{holder_label(proof.holder)}的{resource_label(proof.resource)}核验，"
+                f"{_when(proof.fetched_at)} 调取，审计记录 #{proof.audit_entry_id}")
+    context["unavailable"] = [f"{holder_label(holder)}（{resource_label(rid)}）"
+                              for rid, holder in sorted(prefilled.unavailable.items())]
+    context["refused"] = [f"{resource_label(rid)}：{REASON_LABELS.get(reason, reason)}"
+                          for rid, reason in sorted(prefilled.refused.items())]
+    context["consent_active"] = prefilled.consent_active
+    return context
+
+
+def _offer_plan_materials(shared: SharedData) -> list[Any]:
+    return list(shared.offer_plan.materials) if shared.offer_plan is not None else []
+
+
+def _after_close_days() -> int:
+    from onething.config import get_settings
+
+    return int(get_settings().consent_after_close_days)
+
+
 def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanOutcome, *, key: str,
                 values: Mapping[str, str] | None = None, field_errors: Mapping[str, str] | None = None,
-                other_errors: list[str] | None = None, status_code: int = 200) -> Response:
-    plan = outcome.plan
+                other_errors: list[str] | None = None, status_code: int = 200,
+                shared: SharedData | None = None) -> Response:
+    shared = shared or SharedData()
+    plan = shared.prefilled.plan if shared.prefilled is not None else outcome.plan
     assert plan is not None
+    data = _shared_context(catalog, thing, outcome.form.values, shared)
+    locked = shared.prefilled.locked if shared.prefilled is not None else frozenset()
     context = template_context(
         request, thing=thing, plan=plan, answers=outcome.form.values, idempotency_key=key, nav="apply",
-        widgets=views.widgets(plan.form.fields, values, field_errors), field_errors=field_errors or {},
-        other_errors=other_errors or [], guide_url=_guide_url(thing, outcome.form.values),
-        resubmitted=bool(values), **views.template_helpers(catalog))
+        widgets=views.widgets(plan.form.fields, values, field_errors, locked=locked, sources=data["sources"],
+                              report_urls=data["report_urls"]),
+        field_errors=field_errors or {}, other_errors=other_errors or [],
+        guide_url=_guide_url(thing, outcome.form.values), resubmitted=bool(values), **data,
+        **views.template_helpers(catalog))
     return render(request, "cases/apply.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
 
 
+async def _shared_data(request: Request, actor: Actor, engine: Engine, catalog: Catalog, plan: Plan,
+                       consent_param: str | None, ref_param: str | None) -> SharedData:
+    """Offer a consent, or fetch under the applicant's own consent (a stranger's id counts as none)."""
+    now = now_of(request)
+    offer = cases.consent_offer(catalog, plan, now, actor)
+    if offer is None:
+        return SharedData()
+    if consent_param == DECLINED:
+        return SharedData(declined=True)
+    consent = await run_in_threadpool(cases.own_consent, engine, actor, consent_param) if consent_param else None
+    if consent is None or (ref_param and ref_param != consent.application_ref):
+        return SharedData(offer=offer, ref=cases.new_ref(), offer_plan=plan)
+    prefilled = await run_in_threadpool(lambda: cases.prefill(engine, actor, catalog, plan,
+                                                              ref=consent.application_ref, consent=consent, now=now))
+    return SharedData(ref=consent.application_ref, prefilled=prefilled)
+
+
 @router.get("/things/{code}/apply")
-async def apply_form(request: Request, code: str, actor: CurrentActor, catalog: CatalogDep) -> Response:
+async def apply_form(request: Request, code: str, actor: CurrentActor, engine: EngineDep,
+                     catalog: CatalogDep) -> Response:
     _applicant(actor)
     thing = _thing(catalog, code)
     outcome = evaluate(catalog, thing, {**request.query_params, "plan": "1"})
     if outcome.plan is None or not outcome.plan.procedures:
         return RedirectResponse(_guide_url(thing, outcome.form.values), status_code=303)
-    return _apply_page(request, catalog, thing, outcome, key=uuid.uuid4().hex)
+    shared = await _shared_data(request, actor, engine, catalog, outcome.plan, request.query_params.get("consent"),
+                                request.query_params.get("ref"))
+    return _apply_page(request, catalog, thing, outcome, key=uuid.uuid4().hex, shared=shared)
+
+
+@router.post("/things/{code}/apply/consent")
+async def apply_consent(request: Request, code: str, actor: CurrentActor, engine: EngineDep,
+                        catalog: CatalogDep) -> Response:
+    """同意 binds a consent to this apply session's reference and shows the prefilled form; 不同意 the plain one."""
+    _applicant(actor)
+    thing = _thing(catalog, code)
+    raw = await request.form()
+    answers = {q.id: value for q in thing.questions
+               if isinstance(value := raw.get(views.ANSWER_PREFIX + q.id), str)}
+    outcome = evaluate(catalog, thing, {**answers, "plan": "1"})
+    plan = outcome.plan
+    if plan is None or not plan.procedures:
+        return RedirectResponse(_guide_url(thing, outcome.form.values), status_code=303)
+    if raw.get("decision") != "agree":
+        return RedirectResponse(_apply_url(thing, outcome.form.values, consent=DECLINED) + "#apply-form",
+                                status_code=303)
+    ref = raw.get("ref")
+    ref = ref if isinstance(ref, str) and 1 <= len(ref) <= 36 else cases.new_ref()
+    try:
+        consent = await run_in_threadpool(lambda: cases.consent_to_prefill(engine, actor, catalog, plan, ref=ref,
+                                                                           now=now_of(request)))
+    except cases.Invalid as exc:
+        raise Problem(422, detail=_case_message(exc), type_="/problems/validation", errors=exc.errors) from None
+    return RedirectResponse(_apply_url(thing, outcome.form.values, ref=consent.application_ref, consent=consent.id)
+                            + "#apply-form", status_code=303)
 
 
 @router.post("/things/{code}/apply", dependencies=[Depends(rate_limit("submit", "submit_rate_per_minute"))])
@@ -142,29 +278,41 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
     plan = outcome.plan
     key = raw.get("idempotency_key")
     key = key if isinstance(key, str) else ""
+    consent_id = raw.get("consent_id")
+    consent_id = consent_id if isinstance(consent_id, str) and consent_id else None
+    ref = raw.get("application_ref")
+    ref = ref if isinstance(ref, str) and ref else None
     values = views.form_values(raw, plan.form.fields)
+
+    async def again(status_code: int, key: str, field_errors: Mapping[str, str] | None = None,
+                    other_errors: list[str] | None = None) -> Response:
+        shared = await _shared_data(request, actor, engine, catalog, plan, consent_id or DECLINED, ref)
+        return _apply_page(request, catalog, thing, outcome, key=key, values=values, field_errors=field_errors,
+                           other_errors=other_errors, status_code=status_code, shared=shared)
+
     try:
         submitted = await run_in_threadpool(
             lambda: cases.submit_application(
                 engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=thing.code,
                 answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
-                now=now_of(request)))
+                now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None))
     except cases.Invalid as exc:
         by_field, other = views.split_errors(exc.errors, (f.id for f in plan.form.fields))
-        return _apply_page(request, catalog, thing, outcome, key=key or uuid.uuid4().hex, values=values,
-                           field_errors=by_field, other_errors=other, status_code=422)
+        return await again(422, key or uuid.uuid4().hex, by_field, other)
     except cases.Conflict:
         # The key was used for another body (the form was changed after it was sent): a fresh key lets the
         # applicant submit this version as a new application, knowingly.
         message = "此表单此前已提交过另一版本的内容。如确需另行申请，请核对后再次提交；已提交的申请见“我的办件”。"
-        return _apply_page(request, catalog, thing, outcome, key=uuid.uuid4().hex, values=values,
-                           other_errors=[message], status_code=409)
+        return await again(409, uuid.uuid4().hex, other_errors=[message])
     except UnknownCalendarYear as exc:
         raise _calendar_problem(exc) from None
     application_id = submitted.application["id"]
     failed: list[str] = []
+    stored = Plan.model_validate(submitted.application["plan"])  # the server's plan: exempt materials need no file
     if submitted.created:  # a replayed submission already has its files
-        for material in plan.materials:
+        for material in stored.materials:
+            if material.status == "exempt":
+                continue
             upload = _chosen_file(raw, views.MATERIAL_PREFIX + material.id)
             if upload is not None and await _attach(engine, actor, application_id, material.id, upload, request):
                 failed.append(material.id)

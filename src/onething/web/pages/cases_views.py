@@ -65,6 +65,10 @@ class Widget:
     value: str
     error: str | None = None
     attrs: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Filled from shared data and locked (Myinfo style): shown read-only with its source.
+    locked: bool = False
+    source: str | None = None
+    report_url: str | None = None
 
     @property
     def id(self) -> str:
@@ -79,7 +83,7 @@ class Widget:
         ids = []
         if self.field.help:
             ids.append(f"{self.id}-hint")
-        if self.field.prefill is not None:
+        if self.field.prefill is not None or self.source:
             ids.append(f"{self.id}-prefill")
         if self.error:
             ids.append(f"{self.id}-error")
@@ -110,16 +114,26 @@ def _shown(value: Any) -> str:
 
 
 def widgets(fields: Iterable[FormField], values: Mapping[str, Any] | None = None,
-            errors: Mapping[str, str] | None = None) -> list[Widget]:
-    """The inputs for ``fields``, showing ``values`` (else the plan's prefill) and ``errors`` by field id."""
+            errors: Mapping[str, str] | None = None, *, locked: Iterable[str] = (),
+            sources: Mapping[str, str] | None = None, report_urls: Mapping[str, str] | None = None) -> list[Widget]:
+    """The inputs for ``fields``, showing ``values`` (else the plan's prefill) and ``errors`` by field id.
+
+    A ``locked`` field always shows the value fetched from shared data, whatever was posted; ``sources`` says
+    where a prefilled value came from, ``report_urls`` where to report it as wrong.
+    """
     values = values or {}
     errors = errors or {}
+    sources = sources or {}
+    report_urls = report_urls or {}
+    fixed = set(locked)
     out = []
     for f in fields:
         control, attrs = _CONTROLS.get(f.type, ("text", {"maxlength": "2000"}))
         prefill = _shown(f.prefill.value) if f.prefill is not None else ""
-        value = _shown(values[f.id]) if f.id in values else prefill
-        out.append(Widget(f, control, value, errors.get(f.id), dict(attrs)))
+        is_locked = f.id in fixed and f.prefill is not None
+        value = prefill if is_locked or f.id not in values else _shown(values[f.id])
+        out.append(Widget(f, control, value, errors.get(f.id), dict(attrs), locked=is_locked,
+                          source=sources.get(f.id), report_url=report_urls.get(f.id)))
     return out
 
 
@@ -224,6 +238,11 @@ def timeline(application: Mapping[str, Any], history: Mapping[str, list[dict[str
     return out
 
 
+def choice_label(field: FormField, value: str) -> str:
+    """The label of the choice whose value is shown as ``value`` (a locked select is shown as text)."""
+    return next((c.label for c in field.choices if str(c.value) == value), value)
+
+
 def value_text(field: FormField, value: Any) -> str:
     """A stored form value as the applicant chose it: a choice's label, 是/否, or the value itself."""
     if value is None or value == "":
@@ -250,8 +269,9 @@ def template_helpers(catalog: Catalog) -> dict[str, Any]:
         "task_status_labels": TASK_STATUS_LABELS, "application_status_labels": APPLICATION_STATUS_LABELS,
         "decision_labels": DECISION_LABELS, "supplement_status_labels": SUPPLEMENT_STATUS_LABELS,
         "score_labels": SCORE_LABELS, "local_time": local_time, "local_date": local_date,
-        "upload_accept": UPLOAD_ACCEPT, "value_text": value_text,
+        "upload_accept": UPLOAD_ACCEPT, "value_text": value_text, "choice_label": choice_label,
         "thing_name": lambda code: catalog.things[code].name if code in catalog.things else code,
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else p,
         "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
+        "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
     }

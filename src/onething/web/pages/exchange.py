@@ -143,15 +143,20 @@ def answer_page(correction_id: int, request: Request, actor: CurrentActor, engin
 
 @router.get("/me/data-uses")
 def data_uses_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
-                   notice: str | None = None) -> Response:
+                   notice: str | None = None, report: str | None = None) -> Response:
+    """``?report=<resource>`` (the apply page's 数据有误？报告错误 link) preselects that resource in the report."""
     now = now_of(request)
     with session_scope(engine) as session:
         uses = service.data_uses(session, actor)
         consents = service.consents_of(session, actor, now)
         corrections = service.list_corrections(session, actor) if actor.role is Role.applicant else []
+    reportable = list(dict.fromkeys((u.resource, u.holder) for u in uses if u.resource))
+    chosen = catalog.resources.get(report or "")
+    if chosen is not None and chosen.id not in {r for r, _ in reportable}:
+        reportable.insert(0, (chosen.id, chosen.holder))
     return render(request, "exchange/data_uses.html", template_context(
         request, nav="data-uses", notice=notice, uses=uses, consents=consents, corrections=corrections, now=now,
-        reportable=list(dict.fromkeys((u.resource, u.holder) for u in uses if u.resource)),
+        reportable=reportable, report=chosen.id if chosen else None,
         correction_days=settings_of(request).correction_days, **_labels(catalog)))
 
 
