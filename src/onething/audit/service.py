@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Text, insert, select, type_coerce, update
+from sqlalchemy import String, Text, cast, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor
@@ -105,13 +105,14 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, int | None]:
     return count, broken
 
 
-# The hashed columns in ``entry_content`` order, read raw: JSON as the stored text and ``at`` as the driver
-# gives it, so that no ORM object, JSON column processor or datetime parser runs per entry.
+# The hashed columns in ``entry_content`` order, read raw: JSON cast to its stored text (else psycopg parses
+# every JSON value, ``null`` included) and ``at`` as the driver gives it, so that no ORM object, JSON column
+# processor or datetime parser runs per entry.
 _RAW_COLUMNS = (
     AuditEntry.id, AuditEntry.prev_hash, AuditEntry.hash, type_coerce(AuditEntry.at, String),
     AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.actor_role, AuditEntry.action, AuditEntry.subject_type,
-    AuditEntry.subject_id, AuditEntry.application_id, AuditEntry.department, type_coerce(AuditEntry.before, Text),
-    type_coerce(AuditEntry.after, Text), type_coerce(AuditEntry.data, Text),
+    AuditEntry.subject_id, AuditEntry.application_id, AuditEntry.department, cast(AuditEntry.before, Text),
+    cast(AuditEntry.after, Text), cast(AuditEntry.data, Text),
 )
 
 
