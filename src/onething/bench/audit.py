@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from onething import db
-from onething.bench.common import backend_of, machine, prepared_database, safe_url, utcnow
+from onething.bench.common import backend_of, machine, prepared_database, safe_url, table_of, utcnow
 
 MAX_ENTRIES = 10_000_000
 
@@ -41,7 +41,7 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
     from onething.audit.service import HEAD_ID, entry_content, entry_hash
     from onething.audit.tables import AuditEntry, AuditHead
 
-    table, head_table, marks = AuditEntry.__table__, AuditHead.__table__, AuditCheckpoint.__table__
+    table, head_table, marks = table_of(AuditEntry), table_of(AuditHead), table_of(AuditCheckpoint)
     done = 0
     while done < entries:
         size = min(batch, entries - done)

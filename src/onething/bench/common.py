@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 from sqlalchemy.engine import make_url
 
 from onething import db
@@ -104,6 +104,13 @@ def prepared_database(url: str | None, *, publish: bool = True) -> Iterator[tupl
             yield fresh, engine
         finally:
             engine.dispose()
+
+
+def table_of(model: Any) -> Table:
+    """The Core table of a mapped class (typed, for inserts and updates that bypass the ORM)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def resident_id(serial: int) -> str:

@@ -37,7 +37,15 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from onething import db
-from onething.bench.common import backend_of, latency_summary, machine, prepared_database, resident_id, safe_url
+from onething.bench.common import (
+    backend_of,
+    latency_summary,
+    machine,
+    prepared_database,
+    resident_id,
+    safe_url,
+    table_of,
+)
 
 THING = "open-restaurant"
 RATE_LIMIT_FOR_RUN = 1_000_000_000   # per minute: never reached, but still counted
@@ -212,10 +220,10 @@ def _template(engine: Engine, application_id: str) -> dict[str, list[dict[str, A
     from onething.audit.tables import AuditEntry
     from onething.cases.tables import ApplicationRow, OutboxEvent, TaskRow
 
-    tables = {"applications": (ApplicationRow.__table__, ApplicationRow.__table__.c.id),
-              "tasks": (TaskRow.__table__, TaskRow.__table__.c.application_id),
-              "outbox_events": (OutboxEvent.__table__, OutboxEvent.__table__.c.application_id),
-              "audit_entries": (AuditEntry.__table__, AuditEntry.__table__.c.application_id)}
+    tables = {"applications": (table_of(ApplicationRow), table_of(ApplicationRow).c.id),
+              "tasks": (table_of(TaskRow), table_of(TaskRow).c.application_id),
+              "outbox_events": (table_of(OutboxEvent), table_of(OutboxEvent).c.application_id),
+              "audit_entries": (table_of(AuditEntry), table_of(AuditEntry).c.application_id)}
     with engine.connect() as conn:
         return {name: [dict(row._mapping) for row in conn.execute(
             select(table).where(key == application_id).order_by(*table.primary_key.columns))]
@@ -229,9 +237,9 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
     from onething.cases.tables import ApplicationRow, OutboxEvent, TaskRow
 
     rows = _template(engine, application_id)
-    applications, tasks, events, audits = (ApplicationRow.__table__, TaskRow.__table__, OutboxEvent.__table__,
-                                           AuditEntry.__table__)
-    head_table = AuditHead.__table__
+    applications, tasks, events, audits = (table_of(ApplicationRow), table_of(TaskRow), table_of(OutboxEvent),
+                                           table_of(AuditEntry))
+    head_table = table_of(AuditHead)
     count = 0
     started = time.perf_counter()
     deadline = started + seconds
