@@ -46,8 +46,6 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated database of each backend (SQLite file per test; PostgreSQL schema reset)."""
-    from sqlalchemy import text
-
     from onething import db
 
     if request.param == "sqlite":
@@ -57,11 +55,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
         engine.dispose()
         return
-    url = request.getfixturevalue("postgres_url")
-    engine = db.make_engine(url)
+    yield request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> str:
+    """The session's PostgreSQL database, emptied and migrated for one test (PostgreSQL-only features)."""
+    from sqlalchemy import text
+
+    from onething import db
+
+    engine = db.make_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     db.upgrade(engine)
-    yield url
     engine.dispose()
+    return postgres_url

@@ -143,10 +143,10 @@ def test_checkpoints_every_n_entries(database_url: str) -> None:
     engine.dispose()
 
 
-def test_postgresql_refuses_update_and_delete(database_url: str) -> None:
-    engine, ids = _chain(database_url, fetches=1)
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no append-only trigger (documented in ADR 005): verify is the defence there")
+def test_postgresql_refuses_update_and_delete(postgres_database: str) -> None:
+    """PostgreSQL only: SQLite has no append-only trigger (ADR 005); verify is its defence."""
+    engine, ids = _chain(postgres_database, fetches=1)
+    assert engine.dialect.name == "postgresql"
     for statement in ("UPDATE audit_entries SET department = 'x' WHERE id = :k",
                       "DELETE FROM audit_entries WHERE id = :k"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
