@@ -28,7 +28,9 @@ deps: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/onething db check
 	$(BIN)/onething catalog validate
 
 test: deps lint
