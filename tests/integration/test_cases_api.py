@@ -344,6 +344,16 @@ def test_supplement_round_trip_completion_results_and_rating(world: World) -> No
     assert again.status_code == 409
     assert [r["id"] for r in world.get("samr-staff", "/api/v1/rectifications").json()] == [item["id"]]
     assert world.get("fire-staff", "/api/v1/rectifications").json() == []
+    # The department answers (整改答复) once; another department cannot see the item; the applicant sees the answer.
+    answer_path = f"/api/v1/rectifications/{item['id']}/answer"
+    assert world.post("fire-staff", answer_path, json={"answer": "已核实"}).status_code == 404
+    assert world.post("samr-staff", answer_path, json={"answer": "  "}).status_code == 422
+    answered = world.post("samr-staff", answer_path, json={"answer": "已核实，窗口人员已培训"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "answered" and answered.json()["answer"] == "已核实，窗口人员已培训"
+    assert world.post("samr-staff", answer_path, json={"answer": "再次答复"}).status_code == 409
+    seen = world.get("acme", f"/api/v1/applications/{app['id']}/rating").json()
+    assert [(r["status"], r["answer"]) for r in seen["rectifications"]] == [("answered", "已核实，窗口人员已培训")]
     bad = world.submit("rate-bad", body_for(world))
     assert world.post("acme", f"/api/v1/applications/{bad.json()['id']}/rating",
                       json={"score": 9}).status_code == 409  # not finished yet: state first

@@ -22,7 +22,7 @@ from onething.cases.prefill import (
     prefill,
 )
 from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
-from onething.cases.rating import list_rectifications, rate_application
+from onething.cases.rating import answer_rectification, list_rectifications, rate_application
 from onething.cases.service import (
     Decision,
     Submitted,
@@ -31,6 +31,7 @@ from onething.cases.service import (
     submit_application,
     withdraw_application,
 )
+from onething.cases.workbench import rating_of
 
 __all__ = [
     "ApplicationStatus",
@@ -48,6 +49,7 @@ __all__ = [
     "TaskStatus",
     "TooLarge",
     "UnsupportedType",
+    "answer_rectification",
     "answer_supplement",
     "attach_file",
     "consent_offer",
@@ -64,6 +66,7 @@ __all__ = [
     "own_consent",
     "prefill",
     "rate_application",
+    "rating_of",
     "results",
     "submit_application",
     "withdraw_application",

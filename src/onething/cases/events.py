@@ -26,7 +26,7 @@ from onething.cases.tables import OutboxEvent
 
 EVENT_KINDS = frozenset({
     "application.submitted", "task.ready", "task.decided", "supplement.requested", "supplement.answered",
-    "application.completed", "application.rated",
+    "application.completed", "application.rated", "rectification.answered",
     # Extensions: departments must learn that work they hold is void.
     "application.withdrawn", "application.rejected",
 })
@@ -64,7 +64,7 @@ class Changes:
         """Insert the outbox rows, then append the audit entries (taking the chain's lock last)."""
         if self.events:
             session.execute(insert(OutboxEvent), self.events)
-        for entry in self.audits:
-            audit.append(session, self.actor, now=self.now, **entry)
+        # One batch: the chain's head is locked once, the entries go in with one executemany.
+        audit.append_many(session, [{"actor": self.actor, **entry} for entry in self.audits], self.now)
         self.audits.clear()
         self.events.clear()

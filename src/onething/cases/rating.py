@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from onething.accounts.api import Actor, authorize
+from onething.accounts.api import Actor, NotFound, authorize, can
 from onething.cases.errors import Conflict, Invalid
 from onething.cases.events import Changes
 from onething.cases.records import lock_application, tasks_of
@@ -114,3 +114,31 @@ def list_rectifications(engine: Engine, actor: Actor, *, department: str | None 
         if status is not None:
             statement = statement.where(RectificationRow.status == status)
         return [rectification_view(r) for r in session.execute(statement).scalars()]
+
+
+def answer_rectification(engine: Engine, actor: Actor, rectification_id: int, *, answer: Any,
+                         now: datetime) -> dict[str, Any]:
+    """The department's answer (整改答复) to a rectification opened by a bad rating; the applicant sees it with
+    their rating. Another department's item is not found; an item already answered is a conflict."""
+    text = answer.strip() if isinstance(answer, str) else ""
+    if not text or len(text) > 2000:
+        raise Invalid([("answer", "请填写整改答复（不超过 2000 字）")])
+    with session_scope(engine) as session:
+        item = session.execute(select(RectificationRow).where(RectificationRow.id == rectification_id)
+                               .with_for_update()).scalar_one_or_none()
+        if item is None or not can(actor, "rectification:answer", item.department):
+            raise NotFound("rectification", str(rectification_id))
+        authorize(actor, "rectification:answer", item.department)
+        if item.status != "open":
+            raise Conflict("该整改事项已答复")
+        before = {"status": item.status}
+        item.status, item.answer, item.answered_at = "answered", text, now
+        session.flush()
+        changes = Changes(actor, now)
+        changes.audit("rectification.answered", "rectification", item.id, application_id=item.application_id,
+                      department=item.department, before=before, after={"status": item.status},
+                      data={"on_time": now.date() <= item.due})
+        changes.event("rectification.answered", department=item.department, application_id=item.application_id,
+                      payload={"rectification": rectification_view(item)})
+        changes.write(session)
+        return rectification_view(item)

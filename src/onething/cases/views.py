@@ -112,5 +112,5 @@ def rectification_view(item: RectificationRow) -> dict[str, Any]:
     return {
         "id": item.id, "application": item.application_id, "task": item.task_id, "department": item.department,
         "score": item.score, "status": item.status, "opened_at": _iso(item.opened_at), "due": _iso(item.due),
-        "answered_at": _iso(item.answered_at),
+        "answered_at": _iso(item.answered_at), "answer": item.answer,
     }

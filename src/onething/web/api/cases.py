@@ -243,6 +243,28 @@ def decide(task_id: str, body: DecisionBody, request: Request, actor: CurrentAct
     return JSONResponse(task, headers=_etag(task["version"]))
 
 
+@router.get("/applications/{application_id}/rating", responses=problem_responses(401, 404))
+def get_rating(application_id: str, actor: CurrentActor, engine: EngineDep) -> dict[str, Any]:
+    """The rating (好差评) of an application and the rectifications it opened, with the departments' answers."""
+    with _problems():
+        rating = cases.rating_of(engine, actor, application_id)
+    if rating is None:
+        raise Problem(404, "尚未评价", "该申请尚未评价。")
+    return rating
+
+
+class RectificationAnswer(BaseModel):
+    answer: str = Field(description="整改答复: what the department verified and changed")
+
+
+@router.post("/rectifications/{rectification_id}/answer", responses=problem_responses(401, 403, 404, 409, 422))
+def answer_rectification(rectification_id: int, body: RectificationAnswer, request: Request, actor: CurrentActor,
+                         engine: EngineDep) -> dict[str, Any]:
+    """A department answers a rectification (整改) opened by a bad rating; the applicant sees the answer."""
+    with _problems():
+        return cases.answer_rectification(engine, actor, rectification_id, answer=body.answer, now=now_of(request))
+
+
 @router.get("/rectifications", responses=problem_responses(401, 403))
 def rectifications(actor: CurrentActor, engine: EngineDep, department: str | None = None,
                    status: str | None = None) -> list[dict[str, Any]]:
