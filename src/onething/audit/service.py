@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Text, cast, insert, select, type_coerce, update
-from sqlalchemy.orm import Session
+from sqlalchemy import String, Table, Text, cast, insert, select, type_coerce, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onething.accounts.model import Actor
 from onething.audit.tables import GENESIS_HASH, AuditEntry, AuditHead
@@ -75,23 +75,69 @@ def _lock_head(session: Session) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def append(session: Session, actor: Actor, action: str, subject_type: str, subject_id: str | int, *,
-           now: datetime, before: Any = None, after: Any = None, data: Any = None,
-           application_id: str | None = None, department: str | None = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction and return it (flushed, with its id)."""
-    values: dict[str, Any] = {
+def _values(actor: Actor, action: str, subject_type: str, subject_id: str | int, *, now: datetime,
+            before: Any = None, after: Any = None, data: Any = None, application_id: str | None = None,
+            department: str | None = None) -> dict[str, Any]:
+    """The stored (and hashed) column values of one new entry, in canonical form."""
+    return {
         "at": now.astimezone(UTC), "actor_id": actor.user_id, "actor_name": actor.name,
         "actor_role": actor.role.value, "action": action, "subject_type": subject_type,
         "subject_id": str(subject_id), "application_id": application_id, "department": department,
         "before": _plain(before), "after": _plain(after), "data": _plain(data),
     }
+
+
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]  # declared: a FromClause, built: a Table
+# Core, not ORM: one executemany of plain dicts; RETURNING the ids in the order the rows were given.
+_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True)
+
+
+def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: datetime) -> list[int]:
+    """Append several entries inside the caller's transaction, in order; return their ids.
+
+    Each entry is a mapping of ``append``'s arguments: ``actor``, ``action``, ``subject_type``,
+    ``subject_id`` and optionally ``before``, ``after``, ``data``, ``application_id``, ``department`` and its
+    own ``now`` (else ``now``). The chain's head is locked once, the hashes are chained in Python exactly as
+    successive ``append`` calls would chain them, the rows go in with one executemany (ids assigned in the
+    order given) and the head moves once — three statements however many entries.
+    """
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        arguments = dict(entry)
+        arguments.setdefault("now", now)
+        rows.append(_values(**arguments))
+    return _write(session, rows)
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Chain ``rows`` onto the locked head (adding their hashes), insert them in one go, move the head."""
+    if not rows:
+        return []
     count, prev_hash = _lock_head(session)
-    digest = entry_hash(entry_content(values), prev_hash)
-    entry = AuditEntry(**values, prev_hash=prev_hash, hash=digest)
-    session.add(entry)
-    session.flush()
+    for row in rows:
+        digest = entry_hash(entry_content(row), prev_hash)
+        row["prev_hash"] = prev_hash
+        row["hash"] = digest
+        prev_hash = digest
+    ids = [int(i) for i in session.execute(_INSERT_ENTRIES, rows).scalars()]
+    if len(ids) != len(rows):  # pragma: no cover - the driver returned fewer rows than it inserted
+        raise RuntimeError(f"audit insert returned {len(ids)} ids for {len(rows)} entries")
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
-                    .values(count=count + 1, last_id=entry.id, last_hash=digest))
+                    .values(count=count + len(rows), last_id=ids[-1], last_hash=prev_hash))
+    return ids
+
+
+def append(session: Session, actor: Actor, action: str, subject_type: str, subject_id: str | int, *,
+           now: datetime, before: Any = None, after: Any = None, data: Any = None,
+           application_id: str | None = None, department: str | None = None) -> AuditEntry:
+    """Append one entry inside the caller's transaction and return it (written, with its id)."""
+    row = _values(actor, action, subject_type, subject_id, now=now, before=before, after=after, data=data,
+                  application_id=application_id, department=department)
+    (entry_id,) = _write(session, [row])
+    # The row just written, as a persistent object without reading it back.
+    entry = AuditEntry(id=entry_id, **row)
+    make_transient_to_detached(entry)
+    session.add(entry)
     return entry
 
 

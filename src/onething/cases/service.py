@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,7 +58,7 @@ from onething.cases.tables import ApplicationRow, SupplementRow, TaskRow
 from onething.cases.validation import check_value, validate_form
 from onething.cases.views import application_view, task_view
 from onething.catalog.errors import UnknownThing
-from onething.catalog.model import Catalog
+from onething.catalog.model import Catalog, Thing
 from onething.db import session_scope
 from onething.intake import IntakeError, coerce_answers
 from onething.intake import plan as make_plan
@@ -104,6 +106,38 @@ def request_hash(thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]
 # --- submission -----------------------------------------------------------------------------------------
 
 
+PLAN_CACHE_SIZE = 512
+_plan_cache: OrderedDict[tuple[int, str, str], tuple[Catalog, Plan]] = OrderedDict()
+_plan_cache_lock = threading.Lock()
+
+
+def _cached_plan(catalog: Catalog, thing_def: Thing, answers: Mapping[str, Any]) -> Plan:
+    """``plan(catalog, thing, coerce_answers(thing, answers))`` — with no known facts, so the planner (pure)
+    gives the same Plan for the same catalog, thing and answers: an LRU of the last ``PLAN_CACHE_SIZE``.
+
+    Keyed by the catalog object (held by the entry and compared by identity, so a reloaded catalog never
+    meets another's plans), the thing's code and the canonical JSON of the raw answers. Answers that are not
+    plain JSON, and answers the intake refuses (IntakeError), are never cached. A Plan is frozen: shared.
+    """
+    try:
+        canonical = json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return make_plan(catalog, thing_def, coerce_answers(thing_def, answers))
+    key = (id(catalog), thing_def.code, canonical)
+    with _plan_cache_lock:
+        hit = _plan_cache.get(key)
+        if hit is not None and hit[0] is catalog:
+            _plan_cache.move_to_end(key)
+            return hit[1]
+    computed = make_plan(catalog, thing_def, coerce_answers(thing_def, answers))
+    with _plan_cache_lock:
+        _plan_cache[key] = (catalog, computed)
+        _plan_cache.move_to_end(key)
+        while len(_plan_cache) > PLAN_CACHE_SIZE:
+            _plan_cache.popitem(last=False)
+    return computed
+
+
 def _answers_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]) -> Plan:
     """The server's own plan for the request's answers (no shared data yet); Invalid naming every bad answer."""
     errors: list[tuple[str, str]] = []
@@ -114,7 +148,7 @@ def _answers_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form
     if not isinstance(answers, Mapping):
         raise Invalid([("answers", "应为对象（问题 → 回答）")])
     try:
-        return make_plan(catalog, thing_def, coerce_answers(thing_def, answers))
+        return _cached_plan(catalog, thing_def, answers)
     except IntakeError as exc:
         errors.extend((f"answers.{name}", message) for name, message in exc.errors)
         if not isinstance(form, Mapping):
