@@ -102,6 +102,14 @@ def test_unknown_references_and_keys(mini: Path) -> None:
     assert "unknown data resource 'tax_records'" in errors
 
 
+def test_items_listed_twice(mini: Path) -> None:
+    _replace(mini / "procedures" / "samr.yaml", "materials: [id_card]", "materials: [id_card, id_card]")
+    _replace(mini / "lists" / "national-2024-1.yaml", "items: [open-shop]", "items: [open-shop, open-shop]")
+    errors = "\n".join(_errors(mini))
+    assert re.search(r"procedures/samr.yaml:\d+:\d+: material 'id_card' listed twice", errors)
+    assert re.search(r"lists/national-2024-1.yaml:\d+:\d+: thing 'open-shop' listed twice", errors)
+
+
 def test_case_whose_expected_plan_differs(mini: Path) -> None:
     thing = mini / "things" / "open-shop.yaml"
     _replace(thing, "expect: {procedures: [licence, food-permit], promised_days: 6}",

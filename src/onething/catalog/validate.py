@@ -25,6 +25,18 @@ def _check_refs(
     return problems
 
 
+def _unique_known(result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...], refs: list[str],
+                  universe: dict[str, object], what: str) -> list[Problem]:
+    """Each reference must name a known item, and no item may be listed twice."""
+    problems = _check_refs(result, kind, item_id, path, refs, universe, what)
+    seen: set[str] = set()
+    for index, ref in enumerate(refs):
+        if ref in seen:
+            problems.append(result.problem(kind, item_id, *path, index, message=f"{what} {ref!r} listed twice"))
+        seen.add(ref)
+    return problems
+
+
 def _single_ref(result: LoadResult, kind: str, item_id: str, key: str, ref: str,
                 universe: dict[str, object], what: str) -> list[Problem]:
     if ref in universe:
@@ -48,24 +60,10 @@ def check_references(result: LoadResult) -> list[Problem]:
         if proc.result is not None:
             problems += _check_refs(result, "procedures", proc.id, ("result", "provides"), proc.result.provides,
                                     dict(cat.fields), "field")
-        seen: set[str] = set()
-        for index, use in enumerate(proc.fields):
-            if use.id not in cat.fields:
-                problems.append(result.problem("procedures", proc.id, "fields", index,
-                                               message=f"unknown field {use.id!r}"))
-            if use.id in seen:
-                problems.append(result.problem("procedures", proc.id, "fields", index,
-                                               message=f"field {use.id!r} listed twice"))
-            seen.add(use.id)
-        seen = set()
-        for index, muse in enumerate(proc.materials):
-            if muse.id not in cat.materials:
-                problems.append(result.problem("procedures", proc.id, "materials", index,
-                                               message=f"unknown material {muse.id!r}"))
-            if muse.id in seen:
-                problems.append(result.problem("procedures", proc.id, "materials", index,
-                                               message=f"material {muse.id!r} listed twice"))
-            seen.add(muse.id)
+        problems += _unique_known(result, "procedures", proc.id, ("fields",), [u.id for u in proc.fields],
+                                  dict(cat.fields), "field")
+        problems += _unique_known(result, "procedures", proc.id, ("materials",), [u.id for u in proc.materials],
+                                  dict(cat.materials), "material")
     for thing in cat.things.values():
         problems += _check_thing(result, cat, thing)
     for lst in cat.lists.values():
@@ -73,15 +71,8 @@ def check_references(result: LoadResult) -> list[Problem]:
         if lst.id != expected:
             problems.append(result.problem("lists", lst.id, "id",
                                            message=f"list id {lst.id!r} should be {expected!r}"))
-        codes = set()
-        for index, item in enumerate(lst.items):
-            if item.code not in cat.things:
-                problems.append(result.problem("lists", lst.id, "items", index,
-                                               message=f"unknown thing {item.code!r}"))
-            if item.code in codes:
-                problems.append(result.problem("lists", lst.id, "items", index,
-                                               message=f"thing {item.code!r} listed twice"))
-            codes.add(item.code)
+        problems += _unique_known(result, "lists", lst.id, ("items",), [i.code for i in lst.items],
+                                  dict(cat.things), "thing")
         if lst.declared_count is not None and lst.declared_count > len(lst.items):
             problems.append(result.problem(
                 "lists", lst.id, "declared_count", info=True,
