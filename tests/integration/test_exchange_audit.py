@@ -143,6 +143,33 @@ def test_checkpoints_every_n_entries(database_url: str) -> None:
     engine.dispose()
 
 
+def test_appends_write_a_checkpoint_at_every_nth_entry(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service checkpoints as it appends — one per transaction and several in one batch — at exactly the
+    positions that are multiples of ``audit_checkpoint_every``, with that entry's hash; verify holds to them."""
+    from onething.accounts.model import SYSTEM
+    from onething.audit.service import append_many
+    from onething.audit.tables import AuditCheckpoint
+    from onething.config import get_settings
+
+    monkeypatch.setenv("ONETHING_AUDIT_CHECKPOINT_EVERY", "3")
+    get_settings.cache_clear()
+    try:
+        engine, ids = _chain(database_url, fetches=4)  # 4 entries, one per transaction: a checkpoint at the 3rd
+        with session_scope(engine) as session:  # 7 more in one transaction: positions 6 and 9 fall inside it
+            ids += append_many(session, [{"actor": SYSTEM, "action": "test.batch", "subject_type": "t",
+                                          "subject_id": str(n)} for n in range(7)], NOW)
+        with session_scope(engine) as session:
+            marks = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.count)).scalars().all()
+            hashes = dict(session.execute(select(AuditEntry.id, AuditEntry.hash)).tuples().all())
+            assert [(m.count, m.last_id) for m in marks] == [(3, ids[2]), (6, ids[5]), (9, ids[8])]
+            assert all(m.hash == hashes[m.last_id] for m in marks)
+            result = verify_chain(session)
+            assert result.intact and result.count == 11 and result.checkpoints == 3
+    finally:
+        get_settings.cache_clear()
+    engine.dispose()
+
+
 def test_postgresql_refuses_update_and_delete(postgres_database: str) -> None:
     """PostgreSQL only: SQLite has no append-only trigger (ADR 005); verify is its defence."""
     engine, ids = _chain(postgres_database, fetches=1)

@@ -4,9 +4,9 @@ A checkpoint records the chain's head — last entry id, its hash, the number of
 are published (``GET /api/v1/audit/checkpoints``) so that an outside party can keep copies and later hold the
 platform to them: a chain rewritten from some entry on, with every later hash recomputed, still links up, but
 it no longer matches the hashes published before the rewrite. One is written every
-``settings.audit_checkpoint_every`` entries (``maybe_checkpoint``) and on demand (``onething audit checkpoint``).
-
-This module adds to ``onething.audit.service`` (``append``, ``verify``, ``walk``) without changing them.
+``settings.audit_checkpoint_every`` entries — by ``audit.service`` as it appends, at each entry whose position
+is a multiple, so no query is spent on it — and on demand (``create_checkpoint``, ``onething audit
+checkpoint``). ``maybe_checkpoint`` remains for callers that want one when enough entries have gone by.
 """
 
 from __future__ import annotations
@@ -15,27 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor
 from onething.accounts.permissions import authorize
-from onething.accounts.tables import UtcDateTime
 from onething.audit.service import HEAD_ID, walk
-from onething.audit.tables import AuditEntry, AuditHead
-from onething.db import Base
-
-
-class AuditCheckpoint(Base):
-    """The chain's head at a moment: after ``count`` entries the last is ``last_id`` with hash ``hash``."""
-
-    __tablename__ = "audit_checkpoints"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    last_id: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
-    hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    count: Mapped[int] = mapped_column(Integer, nullable=False)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+from onething.audit.tables import AuditCheckpoint, AuditEntry, AuditHead
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, Table, Text, cast, insert, select, type_coerce, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onething.accounts.model import Actor
-from onething.audit.tables import GENESIS_HASH, AuditEntry, AuditHead
+from onething.audit.tables import GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
 
 HEAD_ID = 1
 
@@ -61,18 +62,30 @@ def entry_hash(content: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_head(session: Session) -> tuple[int, str]:
-    if session.get_bind().dialect.name == "sqlite":
-        # Take SQLite's write lock before reading, so no other writer can chain onto the same head.
-        session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(count=AuditHead.count))
-    row = session.execute(
-        select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
+_HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
+_MARKS: Table = AuditCheckpoint.__table__  # type: ignore[assignment]
+# SQLite: take the write lock before reading, so no other writer can chain onto the same head.
+_TAKE_WRITE_LOCK = update(_HEADS).where(_HEADS.c.id == HEAD_ID).values(count=_HEADS.c.count)
+_READ_HEAD = select(_HEADS.c.count, _HEADS.c.last_hash).where(_HEADS.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = update(_HEADS).where(_HEADS.c.id == HEAD_ID)
+_INSERT_MARKS = insert(_MARKS)
+
+
+def _lock_head(connection: Connection) -> tuple[int, str]:
+    if connection.dialect.name == "sqlite":
+        connection.execute(_TAKE_WRITE_LOCK)
+    row = connection.execute(_READ_HEAD).one_or_none()
     if row is None:
         # A schema made without the migration (which seeds the head): start the chain here.
-        session.execute(insert(AuditHead).values(id=HEAD_ID, count=0, last_id=None, last_hash=GENESIS_HASH))
+        connection.execute(insert(_HEADS).values(id=HEAD_ID, count=0, last_id=None, last_hash=GENESIS_HASH))
         return 0, GENESIS_HASH
     return int(row[0]), str(row[1])
+
+
+def _checkpoint_every() -> int:
+    from onething.config import get_settings
+
+    return get_settings().audit_checkpoint_every
 
 
 def _values(actor: Actor, action: str, subject_type: str, subject_id: str | int, *, now: datetime,
@@ -90,6 +103,7 @@ def _values(actor: Actor, action: str, subject_type: str, subject_id: str | int,
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]  # declared: a FromClause, built: a Table
 # Core, not ORM: one executemany of plain dicts; RETURNING the ids in the order the rows were given.
 _INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True)
+_INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
 
 
 def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: datetime) -> list[int]:
@@ -110,20 +124,34 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: dat
 
 
 def _write(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Chain ``rows`` onto the locked head (adding their hashes), insert them in one go, move the head."""
+    """Chain ``rows`` onto the locked head (adding their hashes), insert them in one go, move the head.
+
+    Core statements on the session's connection (its transaction), not ORM execution: the append is on every
+    state change's path and the head lock is held until commit, so it is kept to what it needs. An entry
+    whose position in the chain is a multiple of ``audit_checkpoint_every`` gets its checkpoint here, in the
+    same transaction: checkpoints fall at regular positions whoever appends, and cost no query otherwise.
+    """
     if not rows:
         return []
-    count, prev_hash = _lock_head(session)
+    connection = session.connection()
+    count, prev_hash = _lock_head(connection)
     for row in rows:
         digest = entry_hash(entry_content(row), prev_hash)
         row["prev_hash"] = prev_hash
         row["hash"] = digest
         prev_hash = digest
-    ids = [int(i) for i in session.execute(_INSERT_ENTRIES, rows).scalars()]
+    if len(rows) == 1:
+        ids = [int(connection.execute(_INSERT_ENTRY, rows[0]).scalar_one())]
+    else:
+        ids = [int(i) for i in connection.execute(_INSERT_ENTRIES, rows).scalars()]
     if len(ids) != len(rows):  # pragma: no cover - the driver returned fewer rows than it inserted
         raise RuntimeError(f"audit insert returned {len(ids)} ids for {len(rows)} entries")
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
-                    .values(count=count + len(rows), last_id=ids[-1], last_hash=prev_hash))
+    connection.execute(_MOVE_HEAD.values(count=count + len(rows), last_id=ids[-1], last_hash=prev_hash))
+    every = _checkpoint_every()
+    if every > 0 and (count + len(rows)) // every > count // every:
+        marks = [{"last_id": ids[k], "hash": rows[k]["hash"], "count": count + k + 1, "at": rows[k]["at"]}
+                 for k in range(len(rows)) if (count + k + 1) % every == 0]
+        connection.execute(_INSERT_MARKS, marks)
     return ids
 
 

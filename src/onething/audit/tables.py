@@ -3,7 +3,8 @@
 ``audit_entries`` rows are never updated or deleted. Each carries the hash of the entry before it
 (``prev_hash``) and its own ``hash`` (SHA-256 over its canonical content and ``prev_hash``), so changing or
 removing any row breaks every later hash. ``audit_head`` holds the chain's last hash; appenders lock it, so
-two transactions can never chain onto the same predecessor.
+two transactions can never chain onto the same predecessor. ``audit_checkpoints`` records the head at moments
+(every ``audit_checkpoint_every`` entries, and on demand) for publication.
 """
 
 from __future__ import annotations
@@ -54,3 +55,15 @@ class AuditHead(Base):
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)
+
+
+class AuditCheckpoint(Base):
+    """The chain's head at a moment (审计检查点): after ``count`` entries the last is ``last_id`` with ``hash``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -1,8 +1,8 @@
 """``onething bench audit``: how fast the audit chain (审计链) takes entries, and how fast it is verified.
 
-Entries are appended through ``audit.service.append`` — ``batch`` of them per transaction, with
-``maybe_checkpoint`` after each transaction as the exchange does after its fetches — so the chain carries
-checkpoints like a real one. Each entry is shaped like a data-fetch record (the most frequent kind).
+Entries are appended through ``audit.service.append`` — ``batch`` of them per transaction; the service writes
+a checkpoint every ``audit_checkpoint_every`` entries — so the chain carries checkpoints like a real one.
+Each entry is shaped like a data-fetch record (the most frequent kind).
 A million entries through the ORM take a quarter of an hour on a small machine, so only ``service_entries``
 (default 20 000) go through the service to measure its rate; the rest of the chain is seeded with SQLAlchemy
 Core — the same content, hashed onto the chain with the service's own ``entry_hash``, the head moved and a
@@ -37,9 +37,8 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
     """Chain ``entries`` more entries with Core (the service's hashing, head and checkpoints), fast."""
     from sqlalchemy import insert, select, update
 
-    from onething.audit.checkpoints import AuditCheckpoint
     from onething.audit.service import HEAD_ID, entry_content, entry_hash
-    from onething.audit.tables import AuditEntry, AuditHead
+    from onething.audit.tables import AuditCheckpoint, AuditEntry, AuditHead
 
     table, head_table, marks = table_of(AuditEntry), table_of(AuditHead), table_of(AuditCheckpoint)
     done = 0
@@ -72,7 +71,7 @@ def run_audit(*, entries: int, database: str | None = None, batch: int = 500,
               service_entries: int = 20_000) -> dict[str, Any]:
     """Append entries through the audit service (and seed the rest), then time verify and verify_chain."""
     from onething.accounts.api import actor_for_user, create_user
-    from onething.audit.checkpoints import maybe_checkpoint, verify_chain
+    from onething.audit.checkpoints import verify_chain
     from onething.audit.service import append, verify
     from onething.config import get_settings
 
@@ -94,7 +93,6 @@ def run_audit(*, entries: int, database: str | None = None, batch: int = 500,
                 now = utcnow()
                 for i in range(done, done + size):
                     append(session, actor, now=now, **_entry(i))
-                maybe_checkpoint(session, now, every)
             done += size
         append_seconds = time.perf_counter() - started
         started = time.perf_counter()

@@ -4,8 +4,8 @@ The set-up is the hardest path the exchange has, made through its services: a co
 of the shipped catalog held by one department, fetched by staff of another for one of its procedures — so the
 fetch must find an approved grant that covers procedure and fields (applied for and approved by the two
 departments' administrators), a live consent of the applicant bound to the application, the purpose and the
-field scope — then read the built-in registry and append the fetch to the audit chain (with
-``maybe_checkpoint``). Each fetch is ``checked_fetch``: its own transaction, as the API does it.
+field scope — then read the built-in registry and append the fetch to the audit chain (a checkpoint every
+``audit_checkpoint_every`` entries). Each fetch is ``checked_fetch``: its own transaction, as the API does it.
 """
 
 from __future__ import annotations

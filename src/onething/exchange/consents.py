@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.errors import NotFound
@@ -29,7 +30,7 @@ from onething.intake.model import Plan
 MAX_REF = 36
 
 
-def to_consent(row: ConsentRow) -> Consent:
+def to_consent(row: ConsentRow | Row[Any]) -> Consent:
     return Consent(id=row.id, subject_user_id=row.subject_user_id, application_ref=row.application_ref,
                    purpose=row.purpose, procedures=tuple(row.procedures), resources=tuple(row.resources),
                    fields=tuple(row.fields), granted_at=row.granted_at, expires_at=row.expires_at,
@@ -183,8 +184,14 @@ def close_consents_for(session: Session, application_ref: str, closed_at: dateti
     return changed
 
 
+_CONSENTS: Table = ConsentRow.__table__  # type: ignore[assignment]
+
+
 def get_consent(session: Session, consent_id: str) -> Consent | None:
-    row = session.get(ConsentRow, consent_id)
+    """The consent as stored now. Read with Core on the session's connection, not through the identity map:
+    it is on every checked fetch's path, and a consent revoked a moment ago must be seen as revoked."""
+    session.flush()  # what this session changed is seen, as an ORM query would autoflush it
+    row = session.connection().execute(select(_CONSENTS).where(_CONSENTS.c.id == consent_id)).one_or_none()
     return to_consent(row) if row is not None else None
 
 

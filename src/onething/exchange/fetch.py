@@ -26,8 +26,7 @@ from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor, Role
 from onething.accounts.tables import User
-from onething.audit.checkpoints import maybe_checkpoint
-from onething.audit.service import append
+from onething.audit.service import append_many
 from onething.catalog.model import Catalog, Resource, Sharing
 from onething.db import session_scope
 from onething.exchange.consents import get_consent, resource_needs
@@ -134,12 +133,13 @@ def fetch(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, su
     }
 
     def note(outcome: Outcome, reason: str | None, detail: str | None = None, **extra: Any) -> int:
-        entry = append(session, actor, f"{FETCH_ACTION}.{outcome.value}", "data_subject",
-                       subject_ref(session, subject, consent), now=now, application_id=application_ref,
-                       department=consumer, data={**record, "outcome": outcome.value, "reason": reason,
-                                                  "detail": detail, **extra})
-        maybe_checkpoint(session, now, _settings().audit_checkpoint_every)
-        return entry.id
+        (entry_id,) = append_many(session, [{
+            "actor": actor, "action": f"{FETCH_ACTION}.{outcome.value}", "subject_type": "data_subject",
+            "subject_id": subject_ref(session, subject, consent), "application_id": application_ref,
+            "department": consumer,
+            "data": {**record, "outcome": outcome.value, "reason": reason, "detail": detail, **extra},
+        }], now)
+        return entry_id
 
     try:
         if not fields or not set(fields) <= set(target.fields):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, Table, or_, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.errors import Forbidden, NotFound
@@ -35,7 +36,10 @@ def resource_of(catalog: Catalog, resource_id: str) -> Resource:
         raise UnknownResource(resource_id) from None
 
 
-def to_grant(row: GrantRow) -> Grant:
+_GRANTS: Table = GrantRow.__table__  # type: ignore[assignment]
+
+
+def to_grant(row: GrantRow | Row[Any]) -> Grant:
     return Grant(id=row.id, resource=row.resource, holder=row.holder, consumer=row.consumer, purpose=row.purpose,
                  procedures=tuple(row.procedures), legal_basis=row.legal_basis, fields=tuple(row.fields),
                  status=GrantStatus(row.status), requested_at=row.requested_at, due=row.due,
@@ -177,10 +181,14 @@ def list_grants(session: Session, actor: Actor, *, status: str | None = None) ->
 
 def covering_grant(session: Session, resource: str, consumer: str, procedure: str, fields: Sequence[str],
                    now: datetime) -> Grant | None:
-    """An approved, unexpired grant of ``resource`` to ``consumer`` covering the procedure and fields."""
-    rows = session.execute(select(GrantRow).where(
-        GrantRow.resource == resource, GrantRow.consumer == consumer,
-        GrantRow.status == GrantStatus.approved.value, GrantRow.expires_at > now)).scalars()
+    """An approved, unexpired grant of ``resource`` to ``consumer`` covering the procedure and fields.
+
+    Read with Core on the session's connection (every checked fetch asks), rows straight into ``Grant``."""
+    session.flush()  # what this session changed is seen, as an ORM query would autoflush it
+    grants = _GRANTS.c
+    rows = session.connection().execute(select(_GRANTS).where(
+        grants.resource == resource, grants.consumer == consumer,
+        grants.status == GrantStatus.approved.value, grants.expires_at > now)).all()
     for row in rows:
         grant = to_grant(row)
         if grant.covers(procedure, tuple(fields), now):

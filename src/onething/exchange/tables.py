@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Date, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onething.accounts.tables import UtcDateTime
-from onething.audit.checkpoints import AuditCheckpoint  # noqa: F401 - registers audit_checkpoints with Base
+from onething.audit.tables import AuditCheckpoint  # noqa: F401 - registers audit_checkpoints with Base
 from onething.db import Base
 
 
