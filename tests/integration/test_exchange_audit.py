@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from onething import db
 from onething.audit.checkpoints import create_checkpoint, maybe_checkpoint, verify_chain
-from onething.audit.service import entry_content, entry_hash
+from onething.audit.service import entry_digest
 from onething.audit.tables import AuditEntry
 from onething.catalog.model import Sharing
 from onething.db import session_scope
@@ -54,6 +54,10 @@ def _chain(database_url: str, fetches: int = 6) -> tuple[Engine, list[int]]:
     with session_scope(engine) as session:
         ids = list(session.execute(select(AuditEntry.id).order_by(AuditEntry.id)).scalars())
     return engine, ids
+
+
+def _columns(row: AuditEntry) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in AuditEntry.__table__.columns}
 
 
 def _unlock(engine: Engine) -> None:
@@ -117,12 +121,10 @@ def test_rewritten_chain_fails_its_published_checkpoint(database_url: str) -> No
         rows = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
         prev = rows[1].hash
         for row in rows[2:]:
-            content = entry_content(row)
-            if row.id == ids[2]:
-                content["department"] = "evil"
-            digest = entry_hash(content, prev)
+            department = "evil" if row.id == ids[2] else row.department
+            digest = entry_digest({**_columns(row), "department": department}, prev, row.hash_format)
             session.execute(text("UPDATE audit_entries SET department = :d, prev_hash = :p, hash = :h WHERE id = :i"),
-                            {"d": content["department"], "p": prev, "h": digest, "i": row.id})
+                            {"d": department, "p": prev, "h": digest, "i": row.id})
             prev = digest
         session.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
     with session_scope(engine) as session:
@@ -160,7 +162,7 @@ def test_appends_write_a_checkpoint_at_every_nth_entry(database_url: str, monkey
                                           "subject_id": str(n)} for n in range(7)], NOW)
         with session_scope(engine) as session:
             marks = session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.count)).scalars().all()
-            hashes = dict(session.execute(select(AuditEntry.id, AuditEntry.hash)).tuples().all())
+            hashes = {row.id: row.hash for row in session.execute(select(AuditEntry.id, AuditEntry.hash))}
             assert [(m.count, m.last_id) for m in marks] == [(3, ids[2]), (6, ids[5]), (9, ids[8])]
             assert all(m.hash == hashes[m.last_id] for m in marks)
             result = verify_chain(session)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Table, Text, cast, insert, select, type_coerce, update
+from sqlalchemy import String, Table, Text, cast, func, insert, select, text, type_coerce, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onething.accounts.model import Actor
+from onething.audit import chain
 from onething.audit.tables import GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
 
 HEAD_ID = 1
@@ -106,7 +108,8 @@ _INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_or
 _INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
 
 
-def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: datetime) -> list[int]:
+def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: datetime, *,
+                hash_format: int = chain.FORMAT) -> list[int]:
     """Append several entries inside the caller's transaction, in order; return their ids.
 
     Each entry is a mapping of ``append``'s arguments: ``actor``, ``action``, ``subject_type``,
@@ -120,10 +123,27 @@ def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: dat
         arguments = dict(entry)
         arguments.setdefault("now", now)
         rows.append(_values(**arguments))
-    return _write(session, rows)
+    return _write(session, rows, hash_format)
 
 
-def _write(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+_COLUMNS = ("at", "actor_id", "actor_name", "actor_role", "action", "subject_type", "subject_id", "application_id",
+            "department", "before", "after", "data")
+
+
+def entry_digest(entry: AuditEntry | Mapping[str, Any], prev_hash: str, hash_format: int | None = None) -> str:
+    """The hash an entry (an ``AuditEntry`` or a mapping of its column values, ``at`` an aware datetime) has in
+    its format (``hash_format``, else the entry's own), following ``prev_hash``."""
+    values = dict(entry) if isinstance(entry, Mapping) else {name: getattr(entry, name) for name in _COLUMNS}
+    if hash_format is None:
+        hash_format = int(entry["hash_format"] if isinstance(entry, Mapping) else entry.hash_format)
+    if hash_format == chain.FORMAT:
+        return chain.text_hash(chain.entry_text(values), prev_hash)
+    if hash_format == 1:
+        return entry_hash(entry_content(values), prev_hash)
+    raise ValueError(f"unknown audit hash format {hash_format}")
+
+
+def _write(session: Session, rows: list[dict[str, Any]], hash_format: int = chain.FORMAT) -> list[int]:
     """Chain ``rows`` onto the locked head (adding their hashes), insert them in one go, move the head.
 
     Core statements on the session's connection (its transaction), not ORM execution: the append is on every
@@ -136,9 +156,10 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     connection = session.connection()
     count, prev_hash = _lock_head(connection)
     for row in rows:
-        digest = entry_hash(entry_content(row), prev_hash)
+        digest = entry_digest(row, prev_hash, hash_format)
         row["prev_hash"] = prev_hash
         row["hash"] = digest
+        row["hash_format"] = hash_format
         prev_hash = digest
     if len(rows) == 1:
         ids = [int(connection.execute(_INSERT_ENTRY, rows[0]).scalar_one())]
@@ -157,11 +178,14 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> list[int]:
 
 def append(session: Session, actor: Actor, action: str, subject_type: str, subject_id: str | int, *,
            now: datetime, before: Any = None, after: Any = None, data: Any = None,
-           application_id: str | None = None, department: str | None = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction and return it (written, with its id)."""
+           application_id: str | None = None, department: str | None = None,
+           hash_format: int = chain.FORMAT) -> AuditEntry:
+    """Append one entry inside the caller's transaction and return it (written, with its id).
+
+    ``hash_format`` 1 exists only to build chains as they were written before migration 0007 (tests)."""
     row = _values(actor, action, subject_type, subject_id, now=now, before=before, after=after, data=data,
                   application_id=application_id, department=department)
-    (entry_id,) = _write(session, [row])
+    (entry_id,) = _write(session, [row], hash_format)
     # The row just written, as a persistent object without reading it back.
     entry = AuditEntry(id=entry_id, **row)
     make_transient_to_detached(entry)
@@ -221,6 +245,99 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
          ) -> tuple[int, int | None, dict[int, tuple[int, str]]]:
     """``verify``'s walk, also noting for each id in ``watch`` its position in the chain and its hash.
 
+    The entries of hash format 1 (those written before migration 0007) come first and are walked in Python
+    (``_walk_format1``); every entry from the first of format 2 on must be of format 2 and is checked by the
+    database's own walk (``audit.chain``): PostgreSQL computes it in one statement, SQLite hands the stored
+    texts to Python — split by id range across processes when the chain is long.
+    """
+    watched = frozenset(watch)
+    # Format-1 entries come first, so in id order the first other entry is found where they end.
+    boundary = session.scalar(select(AuditEntry.id).where(AuditEntry.hash_format != 1)
+                              .order_by(AuditEntry.id).limit(1))
+    count, broken, seen, prev_hash, last_id = _walk_format1(session, batch=batch, watched=watched, before=boundary)
+    if broken is not None:
+        return count, broken, seen
+    if boundary is not None:
+        found = _walk_format2(session, after=last_id if last_id is not None else 0, prev_hash=prev_hash,
+                              watched=watched)
+        for entry_id, (position, digest) in found.seen.items():
+            seen[entry_id] = (count + position, digest)
+        if found.broken is not None:
+            return count + found.count, found.broken, seen
+        if found.count:
+            count += found.count
+            prev_hash, last_id = str(found.last_hash), found.last_id
+    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
+    if head is not None and (head.last_hash != prev_hash or head.count != count):
+        return count, head.last_id if head.last_id != last_id else last_id, seen
+    return count, None, seen
+
+
+PARALLEL_FROM = 200_000
+"""A SQLite chain with at least this many format-2 entries is walked by several processes."""
+
+
+def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: frozenset[int]) -> chain.Segment:
+    """Check the entries after id ``after``, the first of which must follow ``prev_hash``."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        found = chain.Segment()
+        for entry_id, position, digest, ok in connection.execute(
+                text(chain.POSTGRES_CHECK), {"low": after, "prev": prev_hash, "watched": sorted(watched)}):
+            if not ok:
+                found.count, found.broken = int(position), int(entry_id)
+                return found
+            if entry_id in watched:
+                found.seen[int(entry_id)] = (int(position), str(digest))
+            found.count, found.last_id, found.last_hash = int(position), int(entry_id), str(digest)
+        return found
+    high = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    path = connection.engine.url.database
+    workers = min(4, os.cpu_count() or 1)
+    # The id span stands in for the number of entries (ids are dense: entries are never deleted).
+    if workers > 1 and high - after >= PARALLEL_FROM and path and path != ":memory:" and os.path.exists(path):
+        return _walk_sqlite_parallel(path, after, high, prev_hash, watched, workers)
+    result = connection.exec_driver_sql(chain.SQLITE_ROWS, {"low": after, "high": high})
+    return chain.check_rows(result, prev_hash, watched)
+
+
+def _walk_sqlite_parallel(path: str, after: int, high: int, prev_hash: str, watched: frozenset[int],
+                          workers: int) -> chain.Segment:
+    """Split ids (after, high] into ranges, walk each in its own process, then join the ranges' links."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    step = max(1, -(-(high - after) // workers))
+    bounds = [(low, min(low + step, high)) for low in range(after, high, step)]
+    # fork is cheap and safe from a single-threaded process (the CLI); elsewhere start clean interpreters.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    with ProcessPoolExecutor(len(bounds), mp_context=multiprocessing.get_context(method)) as pool:
+        parts = list(pool.map(chain.check_sqlite_range, [path] * len(bounds), *zip(*bounds, strict=True),
+                              [watched] * len(bounds)))
+    joined = chain.Segment()
+    expected = prev_hash
+    for part in parts:
+        if not part.count:
+            continue
+        if part.first_prev != expected:
+            joined.count, joined.broken = joined.count + 1, part.first_id
+            return joined
+        for entry_id, (position, digest) in part.seen.items():
+            joined.seen[entry_id] = (joined.count + position, digest)
+        joined.count += part.count
+        if part.broken is not None:
+            joined.broken = part.broken
+            return joined
+        expected = str(part.last_hash)
+        joined.last_id, joined.last_hash = part.last_id, part.last_hash
+    return joined
+
+
+def _walk_format1(session: Session, *, batch: int, watched: frozenset[int], before: int | None
+                  ) -> tuple[int, int | None, dict[int, tuple[int, str]], str, int | None]:
+    """Walk the format-1 entries (ids below ``before``): (count, first bad id, seen, last hash, last id).
+
     Entries are streamed as raw columns and hashed in a tight loop. An entry whose raw content does not hash
     to its ``hash`` is re-checked exactly through the ORM before it is called bad, so that the fast path can
     never name an entry that ``entry_content`` would accept.
@@ -229,12 +346,13 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
     count = 0
     last_id: int | None = None
     seen: dict[int, tuple[int, str]] = {}
-    watched = frozenset(watch)
     sha256 = hashlib.sha256
     encode = _CANONICAL.encode
     after: int | None = None
     while True:
         statement = select(*_RAW_COLUMNS).order_by(AuditEntry.id)
+        if before is not None:
+            statement = statement.where(AuditEntry.id < before)
         if after is not None:
             statement = statement.where(AuditEntry.id > after)
         recheck: int | None = None
@@ -242,16 +360,16 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
         stream = session.connection().execute(statement.execution_options(yield_per=batch))
         try:
             for (entry_id, entry_prev, digest, at, actor_id, actor_name, actor_role, action, subject_type,
-                 subject_id, application_id, department, before, after_state, data) in stream:
+                 subject_id, application_id, department, before_state, after_state, data) in stream:
                 count += 1
                 if entry_prev != prev_hash:
-                    return count, entry_id, seen
+                    return count, entry_id, seen, prev_hash, last_id
                 timestamp = _raw_timestamp(at)
                 content = {
                     "at": timestamp, "actor_id": actor_id, "actor_name": actor_name, "actor_role": actor_role,
                     "action": action, "subject_type": subject_type, "subject_id": subject_id,
-                    "application_id": application_id, "department": department, "before": _raw_json(before),
-                    "after": _raw_json(after_state), "data": _raw_json(data),
+                    "application_id": application_id, "department": department,
+                    "before": _raw_json(before_state), "after": _raw_json(after_state), "data": _raw_json(data),
                 }
                 if timestamp is None or digest != sha256(
                         encode({"content": content, "prev_hash": entry_prev}).encode("utf-8")).hexdigest():
@@ -266,15 +384,12 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
         if recheck is None:
             break
         if not _matches_exactly(session, recheck):
-            return count, recheck, seen
+            return count, recheck, seen, prev_hash, last_id
         prev_hash = str(session.scalar(select(AuditEntry.hash).where(AuditEntry.id == recheck)))
         last_id = after = recheck
         if recheck in watched:
             seen[recheck] = (count, prev_hash)
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
-    if head is not None and (head.last_hash != prev_hash or head.count != count):
-        return count, head.last_id if head.last_id != last_id else last_id, seen
-    return count, None, seen
+    return count, None, seen, prev_hash, last_id
 
 
 def entries_for(session: Session, application_id: str) -> Sequence[AuditEntry]:

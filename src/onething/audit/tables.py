@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy import JSON, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onething.accounts.tables import UtcDateTime
@@ -42,6 +42,8 @@ class AuditEntry(Base):
     data: Mapped[Any] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # How ``hash`` was computed (ADR 006): 1 canonical JSON of the parsed content, 2 the stored texts joined.
+    hash_format: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="1")
 
     __table_args__ = (Index("ix_audit_entries_subject", "subject_type", "subject_id"),)
 

@@ -5,8 +5,9 @@ a checkpoint every ``audit_checkpoint_every`` entries — so the chain carries c
 Each entry is shaped like a data-fetch record (the most frequent kind).
 A million entries through the ORM take a quarter of an hour on a small machine, so only ``service_entries``
 (default 20 000) go through the service to measure its rate; the rest of the chain is seeded with SQLAlchemy
-Core — the same content, hashed onto the chain with the service's own ``entry_hash``, the head moved and a
-checkpoint written every ``audit_checkpoint_every`` entries — so that verify reads a chain like a real one.
+Core — the same content, hashed onto the chain with the service's own format-2 hash (``audit.chain``), the
+head moved and a checkpoint written every ``audit_checkpoint_every`` entries — so that verify reads a chain
+like a real one.
 Then ``verify`` (the hash chain alone) and ``verify_chain`` (chain and every checkpoint, what
 ``onething audit verify`` runs) are timed on the full chain.
 """
@@ -37,7 +38,8 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
     """Chain ``entries`` more entries with Core (the service's hashing, head and checkpoints), fast."""
     from sqlalchemy import insert, select, update
 
-    from onething.audit.service import HEAD_ID, entry_content, entry_hash
+    from onething.audit.chain import FORMAT, entry_text, text_hash
+    from onething.audit.service import HEAD_ID
     from onething.audit.tables import AuditCheckpoint, AuditEntry, AuditHead
 
     table, head_table, marks = table_of(AuditEntry), table_of(AuditHead), table_of(AuditCheckpoint)
@@ -54,8 +56,8 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
                 values = {"at": now, "actor_id": actor.user_id, "actor_name": actor.name,
                           "actor_role": actor.role.value, "before": None, "after": None,
                           **entry}  # already plain JSON: what append stores
-                digest = entry_hash(entry_content(values), previous)
-                rows.append({**values, "prev_hash": previous, "hash": digest})
+                digest = text_hash(entry_text(values), previous)
+                rows.append({**values, "prev_hash": previous, "hash": digest, "hash_format": FORMAT})
                 previous = digest
             ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
             checkpoints = [{"last_id": ids[k], "hash": rows[k]["hash"], "count": total + k + 1, "at": now}
