@@ -46,13 +46,16 @@ def test_bench_submit(tmp_path: Path) -> None:
     assert figures["chain_intact"] is True               # the raw copies chain onto the service's entries
 
 
-def test_bench_audit(tmp_path: Path) -> None:
-    figures = _bench(tmp_path, "audit", "--entries", "1000", "--service-entries", "300", "--batch", "100")
+@pytest.mark.parametrize("hash_format", [1, 2])
+def test_bench_audit(tmp_path: Path, hash_format: int) -> None:
+    figures = _bench(tmp_path, "audit", "--entries", "1000", "--service-entries", "300", "--batch", "100",
+                     "--hash-format", str(hash_format))
     assert {"entries", "service_entries", "append_per_s", "seeded_entries", "verify_seconds", "verify_per_s",
             "verify_chain_seconds", "checkpoints", "verified", "intact"} <= figures.keys()
     assert figures["entries"] == figures["verified"] == 1000
     assert figures["service_entries"] == 300 and figures["seeded_entries"] == 700
     assert figures["checkpoints"] == 1 and figures["intact"] is True
+    assert figures["hash_format"] == hash_format
 
 
 def test_bench_fetch(tmp_path: Path) -> None:
@@ -64,6 +67,7 @@ def test_bench_fetch(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["submit", "--clients", "0"], ["audit", "--entries", "0"],
+                                  ["audit", "--hash-format", "3"],
                                   ["fetch", "--fetches", "0"], ["submit", "--url", "http://127.0.0.1:1"]])
 def test_bench_refuses_bad_sizes(tmp_path: Path, args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "onething", "bench", *args], capture_output=True, text=True,

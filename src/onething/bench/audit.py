@@ -34,12 +34,12 @@ def _entry(i: int) -> dict[str, Any]:
     }
 
 
-def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: int = 5000) -> None:
+def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, hash_format: int,
+          batch: int = 5000) -> None:
     """Chain ``entries`` more entries with Core (the service's hashing, head and checkpoints), fast."""
     from sqlalchemy import insert, select, update
 
-    from onething.audit.chain import FORMAT, entry_text, text_hash
-    from onething.audit.service import HEAD_ID
+    from onething.audit.service import HEAD_ID, entry_digest
     from onething.audit.tables import AuditCheckpoint, AuditEntry, AuditHead
 
     table, head_table, marks = table_of(AuditEntry), table_of(AuditHead), table_of(AuditCheckpoint)
@@ -56,8 +56,8 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
                 values = {"at": now, "actor_id": actor.user_id, "actor_name": actor.name,
                           "actor_role": actor.role.value, "before": None, "after": None,
                           **entry}  # already plain JSON: what append stores
-                digest = text_hash(entry_text(values), previous)
-                rows.append({**values, "prev_hash": previous, "hash": digest, "hash_format": FORMAT})
+                digest = entry_digest(values, previous, hash_format)
+                rows.append({**values, "prev_hash": previous, "hash": digest, "hash_format": hash_format})
                 previous = digest
             ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
             checkpoints = [{"last_id": ids[k], "hash": rows[k]["hash"], "count": total + k + 1, "at": now}
@@ -70,15 +70,22 @@ def _seed(engine: Any, actor: Any, start: int, entries: int, every: int, batch: 
 
 
 def run_audit(*, entries: int, database: str | None = None, batch: int = 500,
-              service_entries: int = 20_000) -> dict[str, Any]:
-    """Append entries through the audit service (and seed the rest), then time verify and verify_chain."""
+              service_entries: int = 20_000, hash_format: int | None = None) -> dict[str, Any]:
+    """Append entries through the audit service (and seed the rest), then time verify and verify_chain.
+
+    ``hash_format`` (default: the current one) writes the whole chain in that format — 1 to measure the
+    verification of chains written before migration 0007 against the current format in one run."""
     from onething.accounts.api import actor_for_user, create_user
+    from onething.audit.chain import FORMAT
     from onething.audit.checkpoints import verify_chain
     from onething.audit.service import append, verify
     from onething.config import get_settings
 
     if not 1 <= entries <= MAX_ENTRIES:
         raise ValueError(f"entries must be 1–{MAX_ENTRIES}")
+    chosen = FORMAT if hash_format is None else hash_format
+    if chosen not in (1, FORMAT):
+        raise ValueError(f"hash format must be 1 or {FORMAT}")
     batch = max(1, min(batch, 10_000))
     every = get_settings().audit_checkpoint_every
     with prepared_database(database, publish=False) as (url, engine):
@@ -94,11 +101,11 @@ def run_audit(*, entries: int, database: str | None = None, batch: int = 500,
             with db.session_scope(engine) as session:
                 now = utcnow()
                 for i in range(done, done + size):
-                    append(session, actor, now=now, **_entry(i))
+                    append(session, actor, now=now, hash_format=chosen, **_entry(i))
             done += size
         append_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        _seed(engine, actor, done, entries - done, every)
+        _seed(engine, actor, done, entries - done, every, chosen)
         seed_seconds = time.perf_counter() - started
 
         with db.session_scope(engine) as session:
@@ -111,6 +118,7 @@ def run_audit(*, entries: int, database: str | None = None, batch: int = 500,
             chain_seconds = time.perf_counter() - started
     return {
         "bench": "audit", "backend": backend_of(url), "database": safe_url(url), "entries": entries,
+        "hash_format": chosen,
         "batch": batch, "service_entries": through_service, "append_seconds": round(append_seconds, 3),
         "append_per_s": round(through_service / append_seconds, 1) if append_seconds else 0.0,
         "seeded_entries": entries - through_service, "seed_seconds": round(seed_seconds, 3),

@@ -83,6 +83,9 @@ def bench_audit(
     batch: Annotated[int, typer.Option("--batch", help="entries appended per transaction")] = 500,
     service_entries: Annotated[int, typer.Option(
         "--service-entries", help="entries appended through the audit service; the rest are seeded raw")] = 20_000,
+    hash_format: Annotated[int | None, typer.Option(
+        "--hash-format", help="write the chain in this hash format (1: as before migration 0007); default current")
+    ] = None,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -90,12 +93,14 @@ def bench_audit(
     from onething.bench.audit import run_audit
 
     try:
-        result = run_audit(entries=entries, database=database, batch=batch, service_entries=service_entries)
+        result = run_audit(entries=entries, database=database, batch=batch, service_entries=service_entries,
+                           hash_format=hash_format)
     except (ValueError, RuntimeError) as exc:
         _fail(exc)
         return
     _emit(result, as_json, [
-        f"audit on {result['backend']} ({result['database']}), {result['entries']} entries",
+        f"audit on {result['backend']} ({result['database']}), {result['entries']} entries, "
+        f"hash format {result['hash_format']}",
         f"  append through the service: {result['append_per_s']:.0f} entries/s ({result['service_entries']} entries, "
         f"{result['batch']} per transaction) · seeded raw: {result['seeded_entries']} "
         f"in {result['seed_seconds']:.1f} s",
