@@ -106,6 +106,8 @@ def bench_audit(
         f"in {result['seed_seconds']:.1f} s",
         f"  verify: {result['verify_seconds']:.2f} s ({result['verify_per_s']:.0f} entries/s) · verify_chain with "
         f"{result['checkpoints']} checkpoints: {result['verify_chain_seconds']:.2f} s · intact: {result['intact']}",
+        *([f"  after VACUUM (ANALYZE) ({result['vacuum_seconds']:.1f} s): verify_chain "
+           f"{result['verify_chain_vacuumed_seconds']:.2f} s"] if "verify_chain_vacuumed_seconds" in result else []),
     ])
 
 
