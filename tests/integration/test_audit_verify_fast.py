@@ -171,3 +171,32 @@ def test_sqlite_walk_across_processes_agrees(tmp_path: Path, monkeypatch: pytest
     with db.session_scope(engine) as session:
         assert audit.verify(session) == (11, ids[10])
     engine.dispose()
+
+
+@pytest.mark.parametrize("overlapped", [True, False])
+def test_postgresql_walks_agree(postgres_database: str, monkeypatch: pytest.MonkeyPatch, overlapped: bool) -> None:
+    """PostgreSQL's two walks — hash and link passes overlapped in one exported snapshot, or one statement when
+    snapshots cannot be exported — give the same answers: intact, checkpoints held, the first broken named."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not overlapped:
+        def refuse(*args: object) -> None:
+            raise DBAPIError("SELECT pg_export_snapshot()", {}, Exception("not here"))
+        monkeypatch.setattr(audit, "_walk_postgres_overlapped", refuse)
+    ids = _chain(postgres_database, entries=10, checkpoint_every=4, format2_from=2)
+    engine = db.make_engine(postgres_database)
+    with db.session_scope(engine) as session:
+        assert audit.verify(session) == (len(ids), None)
+        result = verify_chain(session)
+        assert result.intact and result.checkpoints == 2
+    _unlock(engine)
+    with engine.begin() as connection:   # a later entry unlinked, an earlier one rehashed wrong: the earlier first
+        connection.execute(text("UPDATE audit_entries SET prev_hash = :p WHERE id = :k"), {"p": "f" * 64, "k": ids[8]})
+        connection.execute(text("UPDATE audit_entries SET subject_id = 'x' WHERE id = :k"), {"k": ids[5]})
+    with db.session_scope(engine) as session:
+        assert audit.verify(session) == (6, ids[5])
+    with engine.begin() as connection:   # only the unlinked one left
+        connection.execute(text("UPDATE audit_entries SET subject_id = '5' WHERE id = :k"), {"k": ids[5]})
+    with db.session_scope(engine) as session:
+        assert audit.verify(session) == (9, ids[8])
+    engine.dispose()

@@ -97,6 +97,30 @@ ORDER BY chain.id
 """
 
 
+# The same check as two statements run at once on two connections sharing one exported snapshot: the hash
+# pass (a parallel scan) and the link pass (one ordered scan) overlap instead of following each other.
+POSTGRES_HASHES = """
+SELECT count(*), min(id) FILTER (WHERE hash_format <> 2 OR hash <> encode(sha256(convert_to(
+    prev_hash || chr(31) || concat_ws(chr(31),
+        to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        coalesce(actor_id::text, chr(30)), actor_name, actor_role, action, subject_type, subject_id,
+        coalesce(application_id, chr(30)), coalesce(department, chr(30)),
+        coalesce(before::text, 'null'), coalesce(after::text, 'null'), coalesce(data::text, 'null')),
+    'UTF8')), 'hex'))
+FROM audit_entries WHERE id > :low
+"""
+POSTGRES_LINKS = """
+SELECT id, n, hash, linked FROM (
+    SELECT id, hash, row_number() OVER (ORDER BY id) AS n,
+           prev_hash = coalesce(lag(hash) OVER (ORDER BY id), :prev) AS linked
+    FROM audit_entries WHERE id > :low
+) AS chain
+WHERE NOT linked OR id = ANY(CAST(:watched AS integer[]))
+   OR id = (SELECT max(id) FROM audit_entries WHERE id > :low)
+ORDER BY id
+"""
+
+
 @dataclass
 class Segment:
     """What a walk over a run of entries found: how many, the first bad one, and the ends of the run."""
@@ -108,6 +132,7 @@ class Segment:
     last_id: int | None = None
     last_hash: str | None = None
     seen: dict[int, tuple[int, str]] = field(default_factory=dict)   # watched id → (position in run, hash)
+    head: tuple[int, int | None, str] | None = None   # the head (count, last id, hash) in the walk's snapshot
 
 
 def check_rows(rows: Iterable[tuple[Any, ...]], prev_hash: str | None, watched: Collection[int]) -> Segment:

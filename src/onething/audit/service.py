@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, Table, Text, cast, func, insert, select, text, type_coerce, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onething.accounts.model import Actor
@@ -267,6 +269,11 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
         if found.count:
             count += found.count
             prev_hash, last_id = str(found.last_hash), found.last_id
+        if found.head is not None:  # read in the walk's own snapshot
+            head_count, head_last_id, head_hash = found.head
+            if head_hash != prev_hash or head_count != count:
+                return count, head_last_id if head_last_id != last_id else last_id, seen
+            return count, None, seen
     head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
     if head is not None and (head.last_hash != prev_hash or head.count != count):
         return count, head.last_id if head.last_id != last_id else last_id, seen
@@ -281,6 +288,12 @@ def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: froz
     """Check the entries after id ``after``, the first of which must follow ``prev_hash``."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        bind = session.get_bind()
+        if isinstance(bind, Engine):
+            try:
+                return _walk_postgres_overlapped(bind, after, prev_hash, watched)
+            except DBAPIError:  # no exported snapshot here (e.g. a standby before PostgreSQL 10): one statement
+                pass
         found = chain.Segment()
         for entry_id, position, digest, ok in connection.execute(
                 text(chain.POSTGRES_CHECK), {"low": after, "prev": prev_hash, "watched": sorted(watched)}):
@@ -299,6 +312,56 @@ def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: froz
         return _walk_sqlite_parallel(path, after, high, prev_hash, watched, workers)
     result = connection.exec_driver_sql(chain.SQLITE_ROWS, {"low": after, "high": high})
     return chain.check_rows(result, prev_hash, watched)
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
+
+def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watched: frozenset[int]) -> chain.Segment:
+    """``POSTGRES_CHECK`` as two statements at once: the hash pass here, the link pass on a second connection
+    in a thread, both in one exported snapshot (REPEATABLE READ), which the head is read in too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    repeatable = {"isolation_level": "REPEATABLE READ"}
+    with engine.connect() as first, engine.connect() as second:
+        first = first.execution_options(**repeatable)
+        second = second.execution_options(**repeatable)
+        with first.begin():
+            snapshot = str(first.scalar(text("SELECT pg_export_snapshot()")))
+            if not _SNAPSHOT_ID.fullmatch(snapshot):  # pragma: no cover - PostgreSQL's own format
+                raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+
+            def links() -> list[Any]:
+                with second.begin():
+                    # SET TRANSACTION SNAPSHOT takes no parameter; the id was checked against its format above.
+                    second.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    return list(second.execute(text(chain.POSTGRES_LINKS),
+                                               {"low": after, "prev": prev_hash, "watched": sorted(watched)}))
+
+            with ThreadPoolExecutor(1) as pool:
+                linked = pool.submit(links)
+                total, bad_id = first.execute(text(chain.POSTGRES_HASHES), {"low": after}).one()
+                rows = linked.result()
+            head = first.execute(select(AuditHead.count, AuditHead.last_id, AuditHead.last_hash)
+                                 .where(AuditHead.id == HEAD_ID)).one_or_none()
+            bad_position = None if bad_id is None else int(first.scalar(
+                select(func.count()).select_from(AuditEntry)
+                .where(AuditEntry.id > after, AuditEntry.id <= bad_id)) or 0)
+    found = chain.Segment(head=(int(head[0]), head[1], str(head[2])) if head is not None else None)
+    for entry_id, position, digest, ok in rows:
+        if bad_id is not None and bad_id < entry_id:
+            break
+        if not ok:
+            found.count, found.broken = int(position), int(entry_id)
+            return found
+        if entry_id in watched:
+            found.seen[int(entry_id)] = (int(position), str(digest))
+        found.count, found.last_id, found.last_hash = int(position), int(entry_id), str(digest)
+    if bad_id is not None:
+        found.count, found.broken = int(bad_position or 0), int(bad_id)
+    elif found.count != int(total):  # pragma: no cover - both passes read one snapshot
+        raise RuntimeError("the hash and link passes saw different chains")
+    return found
 
 
 def _walk_sqlite_parallel(path: str, after: int, high: int, prev_hash: str, watched: frozenset[int],
