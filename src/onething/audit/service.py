@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,10 +42,10 @@ def _timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_content(entry: AuditEntry | dict[str, Any]) -> dict[str, Any]:
+def entry_content(entry: AuditEntry | Mapping[str, Any]) -> dict[str, Any]:
     """The hashed fields of an entry (everything but its id and hashes), in canonical form."""
     def get(key: str) -> Any:
-        return entry[key] if isinstance(entry, dict) else getattr(entry, key)
+        return entry[key] if isinstance(entry, Mapping) else getattr(entry, key)
 
     return {
         "at": _timestamp(get("at")), "actor_id": get("actor_id"), "actor_name": get("actor_name"),
@@ -135,7 +135,7 @@ _COLUMNS = ("at", "actor_id", "actor_name", "actor_role", "action", "subject_typ
 def entry_digest(entry: AuditEntry | Mapping[str, Any], prev_hash: str, hash_format: int | None = None) -> str:
     """The hash an entry (an ``AuditEntry`` or a mapping of its column values, ``at`` an aware datetime) has in
     its format (``hash_format``, else the entry's own), following ``prev_hash``."""
-    values = dict(entry) if isinstance(entry, Mapping) else {name: getattr(entry, name) for name in _COLUMNS}
+    values = entry if isinstance(entry, Mapping) else {name: getattr(entry, name) for name in _COLUMNS}
     if hash_format is None:
         hash_format = int(entry["hash_format"] if isinstance(entry, Mapping) else entry.hash_format)
     if hash_format == chain.FORMAT:
@@ -294,16 +294,9 @@ def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: froz
                 return _walk_postgres_overlapped(bind, after, prev_hash, watched)
             except DBAPIError:  # no exported snapshot here (e.g. a standby before PostgreSQL 10): one statement
                 pass
-        found = chain.Segment()
-        for entry_id, position, digest, ok in connection.execute(
-                text(chain.POSTGRES_CHECK), {"low": after, "prev": prev_hash, "watched": sorted(watched)}):
-            if not ok:
-                found.count, found.broken = int(position), int(entry_id)
-                return found
-            if entry_id in watched:
-                found.seen[int(entry_id)] = (int(position), str(digest))
-            found.count, found.last_id, found.last_hash = int(position), int(entry_id), str(digest)
-        return found
+        return _collect(connection.execute(
+            text(chain.POSTGRES_CHECK), {"low": after, "prev": prev_hash, "watched": sorted(watched)}),
+            watched, chain.Segment())
     high = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
     path = connection.engine.url.database
     workers = min(4, os.cpu_count() or 1)
@@ -347,9 +340,21 @@ def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watche
             bad_position = None if bad_id is None else int(first.scalar(
                 select(func.count()).select_from(AuditEntry)
                 .where(AuditEntry.id > after, AuditEntry.id <= bad_id)) or 0)
-    found = chain.Segment(head=(int(head[0]), head[1], str(head[2])) if head is not None else None)
+    found = _collect(rows, watched, chain.Segment(head=(int(head[0]), head[1], str(head[2])) if head else None),
+                     until=bad_id)
+    if found.broken is None and bad_id is not None:  # wrongly hashed, and no link broken before it
+        found.count, found.broken = int(bad_position or 0), int(bad_id)
+    elif found.broken is None and found.count != int(total):  # pragma: no cover - both passes read one snapshot
+        raise RuntimeError("the hash and link passes saw different chains")
+    return found
+
+
+def _collect(rows: Iterable[Any], watched: frozenset[int], found: chain.Segment, *,
+             until: int | None = None) -> chain.Segment:
+    """Fold PostgreSQL's checked rows ``(id, position, hash, ok)``, in id order, into ``found``: the first row
+    not ok is the broken entry; watched rows are noted; rows after id ``until`` are not looked at."""
     for entry_id, position, digest, ok in rows:
-        if bad_id is not None and bad_id < entry_id:
+        if until is not None and entry_id > until:
             break
         if not ok:
             found.count, found.broken = int(position), int(entry_id)
@@ -357,10 +362,6 @@ def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watche
         if entry_id in watched:
             found.seen[int(entry_id)] = (int(position), str(digest))
         found.count, found.last_id, found.last_hash = int(position), int(entry_id), str(digest)
-    if bad_id is not None:
-        found.count, found.broken = int(bad_position or 0), int(bad_id)
-    elif found.count != int(total):  # pragma: no cover - both passes read one snapshot
-        raise RuntimeError("the hash and link passes saw different chains")
     return found
 
 

@@ -232,8 +232,8 @@ def _template(engine: Engine, application_id: str) -> dict[str, list[dict[str, A
 
 def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str, Any]:
     """Copy one submission's rows as fast as one process can, for ``seconds``; submissions per second."""
-    from onething.audit.chain import FORMAT, entry_text, text_hash
-    from onething.audit.service import HEAD_ID
+    from onething.audit.chain import FORMAT
+    from onething.audit.service import HEAD_ID, entry_digest
     from onething.audit.tables import AuditEntry, AuditHead
     from onething.cases.tables import ApplicationRow, OutboxEvent, TaskRow
 
@@ -265,7 +265,7 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
                 values["hash_format"] = FORMAT
                 values["application_id"] = new_app["id"]
                 values["subject_id"] = ids.get(values["subject_id"], values["subject_id"])
-                digest = text_hash(entry_text(values), previous)
+                digest = entry_digest(values, previous, FORMAT)
                 last_id = conn.execute(insert(audits).returning(audits.c.id),
                                        {**values, "prev_hash": previous, "hash": digest}).scalar_one()
                 previous, total = digest, total + 1
