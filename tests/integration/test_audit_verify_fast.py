@@ -34,6 +34,24 @@ def _auditee(engine: Engine) -> Actor:
         return actor_for_user(session, "auditee")
 
 
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Wrap ``audit.<name>`` so each call notes whether it returned or raised; the list of outcomes."""
+    outcomes: list[str] = []
+    real = getattr(audit, name)
+
+    def spy(*args: object) -> object:
+        try:
+            result = real(*args)
+        except Exception:
+            outcomes.append("raised")
+            raise
+        outcomes.append("returned")
+        return result
+
+    monkeypatch.setattr(audit, name, spy)
+    return outcomes
+
+
 def _chain(database_url: str, entries: int = 12, checkpoint_every: int = 3, hash_format: int = 1,
            format2_from: int | None = None) -> list[int]:
     """A chain of ``entries`` through ``audit.append``, in ``hash_format`` (format 2 from ``format2_from`` on)."""
@@ -146,10 +164,12 @@ def test_sqlite_walk_across_processes_agrees(tmp_path: Path, monkeypatch: pytest
     setup.dispose()
     ids = _chain(url, entries=40, checkpoint_every=7, format2_from=3)
     monkeypatch.setattr(audit, "PARALLEL_FROM", 1)
+    walks = _spy(monkeypatch, "_walk_sqlite_parallel")
     engine = db.make_engine(url)
     with db.session_scope(engine) as session:
         assert audit.verify(session) == (len(ids), None)
         assert verify_chain(session).intact
+    assert len(walks) == 2   # the walk across processes ran, not the one in-process
     with engine.begin() as connection:   # an entry deleted at what is likely a range boundary
         connection.execute(text("DELETE FROM audit_entries WHERE id = :k"), {"k": ids[21]})
     with db.session_scope(engine) as session:
@@ -171,6 +191,7 @@ def test_postgresql_walks_agree(postgres_database: str, monkeypatch: pytest.Monk
         def refuse(*args: object) -> None:
             raise DBAPIError("SELECT pg_export_snapshot()", {}, Exception("not here"))
         monkeypatch.setattr(audit, "_walk_postgres_overlapped", refuse)
+    walks = _spy(monkeypatch, "_walk_postgres_overlapped")
     ids = _chain(postgres_database, entries=10, checkpoint_every=4, format2_from=2)
     engine = db.make_engine(postgres_database)
     with db.session_scope(engine) as session:
@@ -188,3 +209,5 @@ def test_postgresql_walks_agree(postgres_database: str, monkeypatch: pytest.Monk
     with db.session_scope(engine) as session:
         assert audit.verify(session) == (9, ids[8])
     engine.dispose()
+    # Overlapped: every walk ended in the overlapped path (it raised nothing); else none did.
+    assert walks == (["returned"] * 4 if overlapped else ["raised"] * 4)
