@@ -37,7 +37,7 @@ def _clean_filename(filename: str) -> str:
 def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: str, filename: str,
                 content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
     """Store one uploaded file for a material of the applicant's own application (上传材料)."""
-    authorize(actor, "application:read_own")
+    authorize(actor, "application:upload")
     settings = get_case_settings()
     declared = (content_type or "").split(";", 1)[0].strip().lower()
     if len(data) > settings.upload_max_bytes:

@@ -415,7 +415,7 @@ def answer_supplement(engine: Engine, actor: Actor, application_id: str, supplem
                       form: Mapping[str, Any], *, catalog: Catalog, now: datetime) -> dict[str, Any]:
     """Answer a supplement request once (补正): only the asking task goes back to work (accepted), approvals
     already given stay, and the asking task's clock is extended by the working days it was paused."""
-    authorize(actor, "application:read_own")
+    authorize(actor, "application:supplement")
     calendar = calendar_for(catalog.calendar)
     with session_scope(engine) as session:
         app = lock_application(session, application_id, applicant_id=actor.user_id)
@@ -460,7 +460,7 @@ def answer_supplement(engine: Engine, actor: Actor, application_id: str, supplem
 
 def withdraw_application(engine: Engine, actor: Actor, application_id: str, *, now: datetime) -> dict[str, Any]:
     """The applicant withdraws an application still being worked on (撤回); open tasks are cancelled."""
-    authorize(actor, "application:read_own")
+    authorize(actor, "application:withdraw")
     with session_scope(engine) as session:
         app = lock_application(session, application_id, applicant_id=actor.user_id)
         changes = Changes(actor, now)

@@ -100,7 +100,7 @@ def answer_correction(session: Session, actor: Actor, correction_id: int, *, cor
                           .with_for_update()).scalar_one_or_none()
     if row is None or actor.department != row.holder:
         raise NotFound("correction", correction_id)
-    authorize(actor, "task:decide", row.holder)
+    authorize(actor, "correction:answer", row.holder)
     if row.status != CorrectionStatus.open.value:
         raise InvalidTransition(f"correction {correction_id} is already {row.status}")
     answer = (answer or "").strip()
