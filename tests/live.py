@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 
 from onething import db
 from onething.catalog.service import publish_catalog
-from onething.config import REPO_DIR
+from onething.config import REPO_DIR, Settings
+from onething.web.server import server_config
 
 CATALOG_DIR = REPO_DIR / "catalog"
 
@@ -45,11 +46,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, *, engine: Engine | None = None, timeout: float = 15.0) -> Iterator[LiveServer]:
-    """Run ``app`` on 127.0.0.1:<free port> until the block ends."""
+def serve(app: Any, *, engine: Engine | None = None, timeout: float = 15.0,
+          settings: Settings | None = None) -> Iterator[LiveServer]:
+    """Run ``app`` on 127.0.0.1:<free port> until the block ends; with ``settings``, configured exactly as
+    `onething serve` configures uvicorn for them (forwarded headers, …)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)
+    if settings is None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                                lifespan="on", timeout_graceful_shutdown=2)
+    else:
+        config = server_config(app, host="127.0.0.1", port=port, settings=settings, lifespan="on",
+                               timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()

@@ -329,13 +329,14 @@ def serve(
 
     from onething.logging import configure_logging
     from onething.web.app import create_app
+    from onething.web.server import server_config
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
     configure_logging(settings.log_level)
     console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(server_config(create_app(), host=host, port=port, settings=settings)).run()
 
 
 def main() -> None:  # pragma: no cover - console script entry

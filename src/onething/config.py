@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     sign_in_rate_per_minute: int = 10
     submit_rate_per_minute: int = 30
     secure_cookies: bool = False
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto `onething serve` believes: comma-separated IPs or CIDRs.
+    # Empty (the default): forwarded headers are ignored and the client is the TCP peer.
+    trusted_proxies: str = ""
+    # Per-account sign-in lockout (登录失败锁定): this many failures within the window lock the account.
+    sign_in_max_failures: int = 10
+    sign_in_failure_window_minutes: int = 15
+    sign_in_lockout_minutes: int = 15
     # Deliver outbox events from a thread inside `onething serve`. Unset: on for SQLite (the embedded default,
     # nothing else to run), off for PostgreSQL (run `onething worker` processes). ONETHING_INPROCESS_WORKER.
     inprocess_worker: bool | None = None
