@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from onething import db
-from onething.accounts import service
-from onething.accounts.errors import AuthenticationFailed, DuplicateUser, InvalidUser, UnknownUser
-from onething.accounts.model import Role
+from onething.accounts import lifecycle, service
+from onething.accounts.errors import DuplicateUser, InvalidUser, UnknownUser
+from onething.accounts.model import SYSTEM, Role
 from onething.accounts.tables import ApiToken, User, WebSession
 from onething.catalog.service import load_valid_catalog
 from onething.config import REPO_DIR, Settings, get_settings
@@ -47,7 +47,7 @@ def add(engine: Engine, **kwargs: object) -> User:
 
 
 def test_create_users_of_every_kind(engine: Engine) -> None:
-    add(engine, name="zhang", role="applicant", id_number=ID_ZHANG.lower()[:-1] + "1", password="long-enough")
+    add(engine, name="zhang", role="applicant", id_number=ID_ZHANG.lower()[:-1] + "1", password="long-enough-2026")
     add(engine, name="acme", role=Role.applicant, uscc=USCC_DEMO.lower(), display_name="示例餐饮有限公司")
     add(engine, name="samr-staff", role="staff", department="samr")
     add(engine, name="ops", role="operator")
@@ -57,7 +57,7 @@ def test_create_users_of_every_kind(engine: Engine) -> None:
         assert users["acme"].uscc == USCC_DEMO and users["acme"].display_name == "示例餐饮有限公司"
         assert users["samr-staff"].department == "samr" and users["samr-staff"].password_hash is None
         assert users["zhang"].password_hash and users["zhang"].password_hash.startswith("$argon2id$")
-        assert "long-enough" not in users["zhang"].password_hash
+        assert "long-enough-2026" not in users["zhang"].password_hash
         assert [u.name for u in service.list_users(session, role=Role.staff)] == ["samr-staff"]
 
 
@@ -106,15 +106,13 @@ def test_password_authentication(engine: Engine) -> None:
     add(engine, name="zhang", role="applicant", id_number=ID_ZHANG, password="correct horse")
     add(engine, name="tokens-only", role="staff", department="fire")
     with db.session_scope(engine) as session:
-        actor = service.authenticate_password(session, "zhang", "correct horse", NOW)
-        assert actor.role is Role.applicant and actor.id_number == ID_ZHANG
+        actor = lifecycle.attempt_sign_in(session, "zhang", "correct horse", NOW)
+        assert actor is not None and actor.role is Role.applicant and actor.id_number == ID_ZHANG
         for name, password in [("zhang", "wrong horse"), ("nobody", "correct horse"), ("tokens-only", "x" * 10),
                                ("zhang", "x" * 5000)]:
-            with pytest.raises(AuthenticationFailed):
-                service.authenticate_password(session, name, password, NOW)
-        service.deactivate_user(session, user_name="zhang")
-        with pytest.raises(AuthenticationFailed):
-            service.authenticate_password(session, "zhang", "correct horse", NOW)
+            assert lifecycle.attempt_sign_in(session, name, password, NOW) is None
+        lifecycle.disable_user(session, SYSTEM, user_name="zhang", now=NOW)
+        assert lifecycle.attempt_sign_in(session, "zhang", "correct horse", NOW) is None
 
 
 def test_unknown_user_costs_a_hash_verification(engine: Engine) -> None:
@@ -123,8 +121,7 @@ def test_unknown_user_costs_a_hash_verification(engine: Engine) -> None:
     def timed(name: str) -> float:
         with db.session_scope(engine) as session:
             started = time.perf_counter()
-            with pytest.raises(AuthenticationFailed):
-                service.authenticate_password(session, name, "wrong horse", NOW)
+            assert lifecycle.attempt_sign_in(session, name, "wrong horse", NOW) is None
             return time.perf_counter() - started
 
     timed("nobody")  # warm the dummy hash
@@ -139,8 +136,8 @@ def test_unknown_user_costs_a_hash_verification(engine: Engine) -> None:
 def test_token_issue_verify_expire_revoke(engine: Engine) -> None:
     add(engine, name="samr-system", role="staff", department="samr")
     with db.session_scope(engine) as session:
-        token = service.issue_token(session, user_name="samr-system", expires_days=30, now=NOW)
-        forever = service.issue_token(session, user_name="samr-system", now=NOW)
+        token = lifecycle.issue_token(session, SYSTEM, user_name="samr-system", expires_days=30, now=NOW)
+        forever = lifecycle.issue_token(session, SYSTEM, user_name="samr-system", now=NOW)
     assert token.startswith("ot_") and len(token) > 40 and token != forever
     with db.session_scope(engine) as session:
         stored = list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
@@ -155,14 +152,14 @@ def test_token_issue_verify_expire_revoke(engine: Engine) -> None:
         assert service.actor_for_token(session, "not-a-token", NOW) is None
         info = service.list_tokens(session, user_name="samr-system")[0]
         assert info.last_used_at == NOW + timedelta(days=1)
-        service.revoke_token(session, token_id=info.id, now=NOW + timedelta(days=2))
+        lifecycle.revoke_token(session, SYSTEM, token_id=info.id, now=NOW + timedelta(days=2))
         assert service.actor_for_token(session, token, NOW + timedelta(days=2)) is None         # revoked
-        service.deactivate_user(session, user_name="samr-system")
+        lifecycle.disable_user(session, SYSTEM, user_name="samr-system", now=NOW)
         assert service.actor_for_token(session, forever, NOW) is None                           # user stopped
     with db.session_scope(engine) as session, pytest.raises(UnknownUser):
-        service.issue_token(session, user_name="samr-system", now=NOW)
+        lifecycle.issue_token(session, SYSTEM, user_name="samr-system", now=NOW)
     with db.session_scope(engine) as session, pytest.raises(UnknownUser):
-        service.issue_token(session, user_name="nobody", now=NOW)
+        lifecycle.issue_token(session, SYSTEM, user_name="nobody", now=NOW)
 
 
 # --- sessions ----------------------------------------------------------------------------------------------
@@ -171,7 +168,8 @@ def test_token_issue_verify_expire_revoke(engine: Engine) -> None:
 def test_session_lifecycle(engine: Engine) -> None:
     add(engine, name="zhang", role="applicant", id_number=ID_ZHANG, password="correct horse")
     with db.session_scope(engine) as session:
-        actor = service.authenticate_password(session, "zhang", "correct horse", NOW)
+        actor = lifecycle.attempt_sign_in(session, "zhang", "correct horse", NOW)
+        assert actor is not None
         new = service.start_session(session, actor=actor, now=NOW)
         other = service.start_session(session, actor=actor, now=NOW)
     assert new.session_id != other.session_id and new.csrf_token != other.csrf_token
@@ -229,7 +227,7 @@ def users(engine: Engine) -> dict[str, str]:
     add(engine, name="zhang", role="applicant", id_number=ID_ZHANG, password="correct horse")
     add(engine, name="samr-system", role="staff", department="samr")
     with db.session_scope(engine) as session:
-        return {"samr-system": service.issue_token(session, user_name="samr-system", now=datetime.now(UTC))}
+        return {"samr-system": lifecycle.issue_token(session, SYSTEM, user_name="samr-system", now=datetime.now(UTC))}
 
 
 def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
@@ -246,13 +244,13 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
         me = client.get("/api/v1/me", headers=auth)
         assert me.status_code == 200
         assert me.json() == {"name": "samr-system", "display_name": "samr-system", "role": "staff",
-                             "department": "samr", "permissions": ["rectification:answer", "task:decide",
-                                                                   "task:read"]}
+                             "department": "samr", "permissions": ["correction:answer", "rectification:answer",
+                                                                   "task:decide", "task:read"]}
         # Bearer requests need no CSRF token: a browser never sends this header by itself.
         assert client.post("/api/v1/test-echo", headers=auth).json() == {"name": "samr-system"}
         with db.session_scope(engine) as session:
             token_id = service.list_tokens(session, user_name="samr-system")[0].id
-            service.revoke_token(session, token_id=token_id, now=datetime.now(UTC))
+            lifecycle.revoke_token(session, SYSTEM, token_id=token_id, now=datetime.now(UTC))
         assert client.get("/api/v1/me", headers=auth).status_code == 401
 
 
@@ -380,7 +378,8 @@ def test_cli_users_and_tokens(cli_env: str, tmp_path: Path) -> None:
         with db.session_scope(engine) as session:
             actor = service.actor_for_token(session, token, datetime.now(UTC))
             assert actor is not None and actor.name == "samr-system"
-            assert service.authenticate_password(session, "zhang", "correct horse", datetime.now(UTC)).name == "zhang"
+            signed = lifecycle.attempt_sign_in(session, "zhang", "correct horse", datetime.now(UTC))
+            assert signed is not None and signed.name == "zhang" and signed.must_change_password
     finally:
         engine.dispose()
     assert runner.invoke(app, ["tokens", "issue", "nobody"]).exit_code == 1
@@ -404,8 +403,9 @@ def test_demo_users(engine: Engine) -> None:
         users = {u.name: u for u in service.list_users(session)}
         assert {f"{d}-staff" for d in DEMO_DEPARTMENTS} <= users.keys()
         assert users["demo-restaurant"].uscc and users["zhangsan"].id_number
-        actor = service.authenticate_password(session, "samr-admin", demo_password(), datetime.now(UTC))
-        assert actor.role is Role.dept_admin and actor.department == "samr"
+        actor = lifecycle.attempt_sign_in(session, "samr-admin", demo_password(), datetime.now(UTC))
+        assert actor is not None and actor.role is Role.dept_admin and actor.department == "samr"
+        assert not actor.must_change_password   # demo accounts are used as they are
 
 
 def test_cli_token_is_last_word_in_a_real_process(database_url: str) -> None:

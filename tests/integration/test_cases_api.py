@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from onething import db
-from onething.accounts.api import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.audit import service as audit
 from onething.audit.tables import AuditEntry
 from onething.cases.tables import ApplicationRow, OutboxEvent
@@ -114,7 +114,7 @@ def world(live_server: LiveServer, http: httpx.Client) -> Iterator[World]:
             create_user(session, name=f"{department}-staff", role="staff", department=department, now=MONDAY)
     with db.session_scope(engine) as session:
         for name in ("acme", "other", "ops", *(f"{d}-staff" for d in departments)):
-            world.tokens[name] = issue_token(session, user_name=name, now=MONDAY)
+            world.tokens[name] = issue_token(session, SYSTEM, user_name=name, now=MONDAY)
     yield world
 
 

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from onething.accounts.api import SYSTEM, issue_token
 from onething.accounts.demo import create_demo_users, demo_password
-from onething.accounts.service import issue_token
 from onething.config import get_settings
 from onething.db import session_scope
 from onething.exchange.demo import load_exchange_demo
@@ -55,7 +55,7 @@ def zhangsan(demo: LiveServer) -> Iterator[httpx.Client]:
 def _bearer(server: LiveServer, name: str) -> dict[str, str]:
     assert server.engine is not None
     with session_scope(server.engine) as session:
-        return {"Authorization": f"Bearer {issue_token(session, user_name=name, now=datetime.now(UTC))}"}
+        return {"Authorization": f"Bearer {issue_token(session, SYSTEM, user_name=name, now=datetime.now(UTC))}"}
 
 
 def _consent(client: httpx.Client) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from onething import db
-from onething.accounts import service as accounts
+from onething.accounts import api as accounts
 from onething.accounts.model import Actor
 from onething.cases.api import submit_application
 from onething.cases.tables import Delivery, OutboxEvent
@@ -98,7 +98,7 @@ def submit_credit_report(engine: Engine, catalog: Catalog, actor: Actor, key: st
 
 def configure(engine: Engine, department: str, url: str, secret: str = SECRET) -> None:
     with db.session_scope(engine) as session:
-        set_webhook(session, department, url, secret, now())
+        set_webhook(session, department, url, secret, now(), actor=accounts.SYSTEM)
 
 
 def outbox(engine: Engine) -> list[OutboxEvent]:
@@ -324,7 +324,7 @@ def test_a_slow_or_down_department_does_not_slow_submission(database_url: str, e
     settings = FAST.model_copy(update={"timeout_seconds": 0.5})
     department = SandboxConfig(secret=SECRET, department="pboc", delay_ms=3000)
     with db.session_scope(engine) as session:
-        token = accounts.issue_token(session, user_name="zhang", now=now())
+        token = accounts.issue_token(session, accounts.SYSTEM, user_name="zhang", now=now())
     with serve_catalog(database_url) as server, serve_sandbox(department, free_port()) as (sandbox_url, _state):
         url = sandbox_url + "/webhook" if failure == "slow" else f"http://127.0.0.1:{free_port()}/webhook"
         configure(engine, "pboc", url)
@@ -366,8 +366,8 @@ def test_sandbox_department_auto_decides_through_the_api(database_url: str, engi
                                                          no_inprocess_worker: None) -> None:
     with db.session_scope(engine) as session:
         accounts.create_user(session, name="pboc-system", role="staff", department="pboc")
-        token = accounts.issue_token(session, user_name="pboc-system", now=now())
-        applicant_token = accounts.issue_token(session, user_name="zhang", now=now())
+        token = accounts.issue_token(session, accounts.SYSTEM, user_name="pboc-system", now=now())
+        applicant_token = accounts.issue_token(session, accounts.SYSTEM, user_name="zhang", now=now())
     with serve_catalog(database_url) as server:
         config = SandboxConfig(secret=SECRET, department="pboc", auto_decide=True, api_url=server.url, token=token)
         with serve_sandbox(config, free_port()) as (sandbox_url, state):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from onething.accounts.service import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.db import session_scope
 from onething.exchange.providers import file_record
 from tests.live import LiveServer
@@ -32,7 +32,7 @@ def _tokens(server: LiveServer) -> dict[str, dict[str, str]]:
     with session_scope(server.engine) as session:
         for name, role, department, id_number in USERS:
             create_user(session, name=name, role=role, department=department, id_number=id_number, now=now)
-            headers[name] = {"Authorization": f"Bearer {issue_token(session, user_name=name, now=now)}"}
+            headers[name] = {"Authorization": f"Bearer {issue_token(session, SYSTEM, user_name=name, now=now)}"}
         file_record(session, catalog.resources["medical_death_certificate"], ZHANGSAN, DEATH, now, "近亲属")
     return headers
 

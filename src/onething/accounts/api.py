@@ -4,9 +4,10 @@
 
 from onething.accounts.errors import AuthenticationFailed, DuplicateUser, Forbidden, InvalidUser, NotFound
 from onething.accounts.identifiers import check_resident_id, check_uscc
+from onething.accounts.lifecycle import issue_token
 from onething.accounts.model import SYSTEM, Actor, Role
 from onething.accounts.permissions import PERMISSIONS, authorize, can
-from onething.accounts.service import actor_for_token, actor_for_user, create_user, issue_token
+from onething.accounts.service import actor_for_token, actor_for_user, create_user
 
 __all__ = [
     "PERMISSIONS",

@@ -27,6 +27,7 @@ class Actor:
     id_number: str | None = field(default=None, repr=False)  # resident ID (公民身份号码) of an individual applicant
     uscc: str | None = field(default=None, repr=False)       # 统一社会信用代码 of an enterprise applicant
     display_name: str = ""           # what pages greet the actor with; falls back to ``name``
+    must_change_password: bool = False  # an initial or reset password: pages allow only the change until done
 
     @property
     def is_applicant(self) -> bool:

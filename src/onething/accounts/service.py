@@ -18,19 +18,17 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.errors import (
-    AuthenticationFailed,
     DuplicateUser,
     InvalidUser,
-    UnknownToken,
     UnknownUser,
 )
 from onething.accounts.identifiers import check_resident_id, check_uscc
 from onething.accounts.model import Actor, NewSession, Role, SignedIn, TokenInfo
+from onething.accounts.passwords import password_problems
 from onething.accounts.tables import ApiToken, User, WebSession
 
 TOKEN_PREFIX = "ot_"  # noqa: S105 - a public marker that makes leaked tokens greppable, not a secret
@@ -38,8 +36,6 @@ SESSION_LIFETIME = timedelta(hours=12)       # absolute: sign in again after thi
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)    # idle: a session unused this long ends
 # Writing "last seen / last used" on every request would turn each read into a write; once a minute is enough.
 _TOUCH_EVERY = timedelta(minutes=1)
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024                   # argon2 hashes what it is given; refuse megabyte "passwords"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
@@ -65,7 +61,8 @@ def hash_password(password: str) -> str:
 
 def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, name=user.name, role=Role(user.role), department=user.department,
-                 id_number=user.id_number, uscc=user.uscc, display_name=user.display_name)
+                 id_number=user.id_number, uscc=user.uscc, display_name=user.display_name,
+                 must_change_password=user.must_change_password)
 
 
 def _validate_user(*, name: str, role: str, department: str | None, id_number: str | None, uscc: str | None,
@@ -105,8 +102,9 @@ def _validate_user(*, name: str, role: str, department: str | None, id_number: s
             uscc = check_uscc(uscc)
         except ValueError as exc:
             errors.append(("uscc", str(exc)))
-    if password is not None and not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        errors.append(("password", f"密码长度须为 {MIN_PASSWORD_LENGTH}–{MAX_PASSWORD_LENGTH} 个字符"))
+    if password is not None:
+        errors.extend(("password", problem)
+                      for problem in password_problems(password, name=name, user_inputs=[display_name or ""]))
     if display_name is not None and not 1 <= len(display_name.strip()) <= 200:
         errors.append(("display_name", "显示名称须为1–200个字符"))
     if errors:
@@ -116,9 +114,13 @@ def _validate_user(*, name: str, role: str, department: str | None, id_number: s
 
 def create_user(session: Session, *, name: str, role: Role | str, department: str | None = None,
                 id_number: str | None = None, uscc: str | None = None, password: str | None = None,
-                display_name: str | None = None, now: datetime | None = None) -> User:
+                display_name: str | None = None, now: datetime | None = None,
+                must_change_password: bool = False) -> User:
     """Register a user (开户). Applicants are identified by a valid resident ID or USCC; staff and department
-    administrators belong to a department. A user without a password can still hold API tokens."""
+    administrators belong to a department. A user without a password can still hold API tokens. The password
+    must pass the policy (``accounts.passwords``). This is the building block (demo, tests): an administrator's
+    action goes through ``lifecycle.add_user``, which checks the permission, audits, and marks an initial
+    password for a forced change."""
     parsed_role, id_number, uscc = _validate_user(
         name=name, role=str(role), department=department, id_number=id_number, uscc=uscc, password=password,
         display_name=display_name)
@@ -131,7 +133,7 @@ def create_user(session: Session, *, name: str, role: Role | str, department: st
     user = User(name=name, display_name=(display_name or name).strip(), role=parsed_role.value,
                 department=department if parsed_role in _DEPARTMENT_ROLES else None,
                 id_number=id_number, uscc=uscc, password_hash=hash_password(password) if password else None,
-                active=True, created_at=now or datetime.now(UTC))
+                active=True, created_at=now or datetime.now(UTC), must_change_password=must_change_password)
     session.add(user)
     session.flush()
     return user
@@ -158,62 +160,24 @@ def list_users(session: Session, *, role: Role | None = None, department: str | 
     return list(session.scalars(query))
 
 
-def set_password(session: Session, *, user_name: str, password: str) -> None:
-    """Set or replace a user's password; every open browser session of that user ends."""
-    user = get_user(session, user_name)
-    if user is None:
-        raise UnknownUser(user_name)
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidUser([("password", f"密码长度须为 {MIN_PASSWORD_LENGTH}–{MAX_PASSWORD_LENGTH} 个字符")])
-    user.password_hash = hash_password(password)
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-    session.flush()
-
-
-def deactivate_user(session: Session, *, user_name: str) -> None:
-    """Stop a user: their tokens and sessions stop working at once (checked on every request)."""
-    user = get_user(session, user_name)
-    if user is None:
-        raise UnknownUser(user_name)
-    user.active = False
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-    session.flush()
-
-
-def authenticate_password(session: Session, name: str, password: str, now: datetime) -> Actor:
-    """Sign in with name and password (账号密码登录). Raises ``AuthenticationFailed`` with no hint which was
-    wrong; an unknown, inactive or password-less user costs the same argon2 verification as a known one."""
-    user = get_user(session, name) if len(name) <= 64 else None
-    stored = user.password_hash if user is not None and user.active else None
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise AuthenticationFailed()
-    try:
-        _hasher.verify(stored or _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        raise AuthenticationFailed() from None
-    if user is None or stored is None:
-        raise AuthenticationFailed()
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = hash_password(password)
-        session.flush()
-    return _actor(user)
-
-
 # --- API tokens ------------------------------------------------------------------------------------------
 
 
-def issue_token(session: Session, *, user_name: str, expires_days: int | None = None, now: datetime) -> str:
-    """Issue an API bearer token (API 令牌) for a user. The token is returned once; only its SHA-256 is kept."""
+def new_token(session: Session, *, user_name: str, expires_days: int | None = None,
+              now: datetime) -> tuple[str, ApiToken]:
+    """A new API bearer token for an active user, and its row. Administrators issue tokens through
+    ``lifecycle.issue_token`` (permission check and audit entry)."""
     user = get_user(session, user_name)
     if user is None or not user.active:
         raise UnknownUser(user_name)
     if expires_days is not None and expires_days <= 0:
         raise InvalidUser([("expires_days", "有效天数须为正整数")])
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=digest(token), prefix=token[:10], created_at=now,
-                         expires_at=now + timedelta(days=expires_days) if expires_days else None))
+    row = ApiToken(user_id=user.id, token_hash=digest(token), prefix=token[:10], created_at=now,
+                   expires_at=now + timedelta(days=expires_days) if expires_days else None)
+    session.add(row)
     session.flush()
-    return token
+    return token, row
 
 
 def actor_for_token(session: Session, token: str, now: datetime) -> Actor | None:
@@ -234,16 +198,6 @@ def actor_for_token(session: Session, token: str, now: datetime) -> Actor | None
         api_token.last_used_at = now
         session.flush()
     return _actor(user)
-
-
-def revoke_token(session: Session, *, token_id: int, now: datetime) -> None:
-    """Revoke an API token by its id (吊销); requests with it fail from now on. Revoking twice is a no-op."""
-    api_token = session.get(ApiToken, token_id)
-    if api_token is None:
-        raise UnknownToken(token_id)
-    if api_token.revoked_at is None:
-        api_token.revoked_at = now
-        session.flush()
 
 
 def list_tokens(session: Session, *, user_name: str | None = None) -> list[TokenInfo]:

@@ -80,7 +80,7 @@ def submission_form() -> dict[str, Any]:
 
 def make_applicants(engine: Engine, count: int, run: str) -> list[str]:
     """``count`` applicants with fictional resident IDs and a bearer token each, through the accounts service."""
-    from onething.accounts.api import create_user, issue_token
+    from onething.accounts.api import SYSTEM, create_user, issue_token
     from onething.bench.common import utcnow
 
     now = utcnow()
@@ -91,7 +91,7 @@ def make_applicants(engine: Engine, count: int, run: str) -> list[str]:
         for i, name in enumerate(names):
             create_user(session, name=name, role="applicant", id_number=resident_id(base + i), now=now)
     with db.session_scope(engine) as session:
-        return [issue_token(session, user_name=name, now=now) for name in names]
+        return [issue_token(session, SYSTEM, user_name=name, now=now) for name in names]
 
 
 # --- the server -----------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from onething.commands.accounts import ActorOption, cli_actor
+
 departments_app = typer.Typer(help="Department systems (部门系统): webhook URLs and signing secrets.",
                               no_args_is_help=True)
 outbox_app = typer.Typer(help="Outbox (发件箱): events for department systems and their delivery status.",
@@ -50,6 +52,7 @@ def set_webhook_command(
     url: Annotated[str, typer.Argument(help="where the department system receives events (http/https)")],
     secret_stdin: Annotated[bool, typer.Option("--secret-stdin", help="read the signing secret from stdin")] = False,
     force: Annotated[bool, typer.Option("--force", help="accept a department the catalog does not name")] = False,
+    actor: ActorOption = None,
 ) -> None:
     """Send DEPARTMENT's events to URL, signed with a secret (generated and printed once if none is given)."""
     from onething.db import session_scope
@@ -59,11 +62,12 @@ def set_webhook_command(
         typer.echo(f"error: the catalog names no department {department!r} (use --force to set it anyway)",
                    err=True)
         raise typer.Exit(1)
+    operator = cli_actor(actor)
     generated = not secret_stdin
     secret = generate_secret() if generated else _read_line().strip()
     try:
         with session_scope() as session:
-            set_webhook(session, department, url, secret, _now())
+            set_webhook(session, department, url, secret, _now(), actor=operator)
     except InvalidEndpoint as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -75,14 +79,15 @@ def set_webhook_command(
 
 
 @departments_app.command("disable-webhook")
-def disable_webhook_command(department: Annotated[str, typer.Argument()]) -> None:
+def disable_webhook_command(department: Annotated[str, typer.Argument()], actor: ActorOption = None) -> None:
     """Stop delivering to DEPARTMENT (its events are skipped); set-webhook enables it again."""
     from onething.db import session_scope
     from onething.delivery.service import UnknownEndpoint, disable_webhook
 
+    operator = cli_actor(actor)
     try:
         with session_scope() as session:
-            disable_webhook(session, department, _now())
+            disable_webhook(session, department, _now(), actor=operator)
     except UnknownEndpoint as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

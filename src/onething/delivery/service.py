@@ -34,6 +34,9 @@ from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from onething import __version__
+from onething.accounts.model import Actor
+from onething.accounts.permissions import authorize
+from onething.audit.service import append
 from onething.cases.events import EVENT_KINDS
 from onething.cases.tables import Delivery, OutboxEvent, TaskRow
 from onething.delivery.settings import DeliverySettings
@@ -171,11 +174,15 @@ def _check_endpoint(url: str, secret: str) -> None:
         raise InvalidEndpoint("signing secret must be 16 to 200 characters")
 
 
-def set_webhook(session: Session, department: str, url: str, secret: str, now: datetime) -> EndpointInfo:
-    """Point a department's events at ``url``, signed with ``secret``; creates or replaces, and activates."""
+def set_webhook(session: Session, department: str, url: str, secret: str, now: datetime, *,
+                actor: Actor) -> EndpointInfo:
+    """Point a department's events at ``url``, signed with ``secret``; creates or replaces, and activates.
+    Needs ``department:configure`` for the department; audited (the URL, never the secret)."""
+    authorize(actor, "department:configure", department)
     _check_endpoint(url, secret)
     now = utc(now)
     row = session.get(DepartmentEndpoint, department)
+    before = None if row is None else {"url": row.url, "active": row.active}
     if row is None:
         row = DepartmentEndpoint(department=department, url=url, secret=secret, active=True, created_at=now,
                                  updated_at=now)
@@ -183,16 +190,24 @@ def set_webhook(session: Session, department: str, url: str, secret: str, now: d
     else:
         row.url, row.secret, row.active, row.updated_at = url, secret, True, now
     session.flush()
+    append(session, actor, "department.webhook_set", "department_endpoint", department, now=now,
+           department=department, before=before, after={"url": url, "active": True, "secret": "replaced"})
     log.info("webhook set", extra={"fields": {"department": department}})
     return EndpointInfo(department, url, True, now)
 
 
-def disable_webhook(session: Session, department: str, now: datetime) -> None:
-    """Stop delivering to a department (its events are then skipped); the row and secret stay for re-enabling."""
+def disable_webhook(session: Session, department: str, now: datetime, *, actor: Actor) -> None:
+    """Stop delivering to a department (its events are then skipped); the row and secret stay for re-enabling.
+    Needs ``department:configure`` for the department; audited."""
+    authorize(actor, "department:configure", department)
     row = session.get(DepartmentEndpoint, department)
     if row is None:
         raise UnknownEndpoint(f"no webhook configured for department {department!r}")
+    before = {"url": row.url, "active": row.active}
     row.active, row.updated_at = False, utc(now)
+    session.flush()
+    append(session, actor, "department.webhook_disabled", "department_endpoint", department, now=utc(now),
+           department=department, before=before, after={"url": row.url, "active": False})
 
 
 def list_endpoints(session: Session) -> list[EndpointInfo]:

@@ -64,9 +64,18 @@ def _engine(request: Request) -> Engine:
 
 
 def client_address(request: Request) -> str:
-    """The peer address. Behind a proxy, run uvicorn with ``--proxy-headers --forwarded-allow-ips`` so that
-    this is the real client and not the load balancer."""
+    """The peer address; behind a proxy listed in ``ONETHING_TRUSTED_PROXIES`` the address it forwarded
+    (``onething.web.server``), so that limits apply to clients, not to the load balancer."""
     return request.client.host if request.client else "unknown"
+
+
+PASSWORD_PAGE = "/account/password"  # noqa: S105 - a path, not a password
+# What an account that must replace its initial password may still reach: the change itself and signing out.
+_PASSWORD_CHANGE_PATHS = frozenset({PASSWORD_PAGE, "/logout"})
+
+
+class PasswordChangeRequired(Exception):
+    """A browser session of an account that must change its initial password asked for something else."""
 
 
 class LoginRequired(Exception):
@@ -156,6 +165,12 @@ async def _authenticate(request: Request) -> Actor | None:
                 if request.method not in SAFE_METHODS:
                     await verify_csrf(request, signed.csrf_token)
                 actor = signed.actor
+                if actor.must_change_password and request.url.path not in _PASSWORD_CHANGE_PATHS:
+                    request.state.actor = actor
+                    if request.method in SAFE_METHODS and wants_html(request):
+                        raise PasswordChangeRequired()
+                    raise Problem(403, "须先修改初始密码", "请先在“修改密码”页面设置新密码。",
+                                  type_="/problems/password-change-required")
     request.state.actor = actor
     return actor
 
@@ -225,6 +240,11 @@ async def _on_login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
 
 
+async def _on_password_change_required(request: Request, exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{PASSWORD_PAGE}?next={quote(target, safe='/')}", status_code=303)
+
+
 async def _on_accounts_error(request: Request, exc: Exception) -> Response:
     problem: Problem
     if isinstance(exc, NotFound):
@@ -245,6 +265,7 @@ async def _on_accounts_error(request: Request, exc: Exception) -> Response:
 def install_auth(app: FastAPI) -> None:
     """Register the handlers that turn accounts errors into problems (NotFound → 404, Forbidden → 403 …)."""
     app.add_exception_handler(LoginRequired, _on_login_required)
+    app.add_exception_handler(PasswordChangeRequired, _on_password_change_required)
     for error in (NotFound, Forbidden, InvalidUser, DuplicateUser, AuthenticationFailed):
         app.add_exception_handler(error, _on_accounts_error)
 

@@ -9,25 +9,32 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import Engine
 from starlette.responses import RedirectResponse, Response
 
-from onething.accounts.errors import AuthenticationFailed
-from onething.accounts.model import Actor, NewSession
-from onething.accounts.service import authenticate_password, end_session, start_session
+from onething.accounts.errors import InvalidUser, UnknownUser
+from onething.accounts.lifecycle import LockoutPolicy, attempt_sign_in, change_own_password
+from onething.accounts.model import NewSession
+from onething.accounts.service import end_session, start_session
+from onething.config import Settings
 from onething.db import session_scope
 from onething.web.auth import (
     LOGIN_CSRF_COOKIE,
+    PASSWORD_PAGE,
     SESSION_COOKIE,
+    CurrentActor,
     OptionalActor,
     client_address,
     delete_cookie,
     now_of,
     rate_limit,
     set_cookie,
+    settings_of,
     template_context,
 )
 from onething.web.deps import get_engine
@@ -74,13 +81,33 @@ async def login_form(request: Request, actor: OptionalActor,
     return _login_page(request, next_path=safe_next(next), token=_fresh_login_token(request))
 
 
-def _sign_in(engine: Engine, name: str, password: str, old_session: str | None, request: Request) -> NewSession:
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    return LockoutPolicy(max_failures=settings.sign_in_max_failures,
+                         window=timedelta(minutes=settings.sign_in_failure_window_minutes),
+                         lock_for=timedelta(minutes=settings.sign_in_lockout_minutes))
+
+
+def sign_in_failed_message(settings: Settings) -> str:
+    """One message for every failed sign-in — wrong password, unknown name, disabled or locked account — so
+    that the answer never tells whether a name exists or is locked; it says that lockout exists."""
+    message = "用户名或密码错误。"
+    if settings.sign_in_max_failures > 0:
+        message += (f"连续输错 {settings.sign_in_max_failures} 次，账户将锁定 {settings.sign_in_lockout_minutes} "
+                    "分钟；如已锁定，请稍后再试或联系管理员解锁。")
+    return message
+
+
+def _sign_in(engine: Engine, name: str, password: str, old_session: str | None,
+             request: Request) -> tuple[NewSession, bool] | None:
+    """A new session and whether the password must be changed first, or None (the failure is committed)."""
     now = now_of(request)
     with session_scope(engine) as session:
-        actor: Actor = authenticate_password(session, name, password, now)
+        actor = attempt_sign_in(session, name, password, now, lockout_policy(settings_of(request)))
+        if actor is None:
+            return None
         if old_session:
             end_session(session, old_session)
-        return start_session(session, actor=actor, now=now)
+        return start_session(session, actor=actor, now=now), actor.must_change_password
 
 
 @router.post("/login", dependencies=[Depends(rate_limit("sign_in", "sign_in_rate_per_minute"))])
@@ -99,15 +126,17 @@ def login(
     if not name.strip() or not password:
         return _login_page(request, next_path=target, token=cookie, name=name, error="请输入用户名和密码。",
                            status_code=400)
-    try:
-        new = _sign_in(engine, name.strip(), password, request.cookies.get(SESSION_COOKIE), request)
-    except AuthenticationFailed:
+    signed = _sign_in(engine, name.strip(), password, request.cookies.get(SESSION_COOKIE), request)
+    if signed is None:
         security_log.info("sign-in failed", extra={"fields": {"event": "sign_in_failed", "user": name[:64],
                                                               "client": client_address(request)}})
-        return _login_page(request, next_path=target, token=cookie, name=name, error="用户名或密码错误。",
-                           status_code=400)
+        return _login_page(request, next_path=target, token=cookie, name=name,
+                           error=sign_in_failed_message(settings_of(request)), status_code=400)
+    new, must_change = signed
     security_log.info("signed in", extra={"fields": {"event": "signed_in", "user": name.strip(),
                                                      "client": client_address(request)}})
+    if must_change:
+        target = f"{PASSWORD_PAGE}?next={quote(target, safe='/')}"
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, new.session_id)
     delete_cookie(response, request, LOGIN_CSRF_COOKIE, path="/login")
@@ -136,4 +165,60 @@ def logout(request: Request, engine: Annotated[Engine, Depends(get_engine)], act
         security_log.info("signed out", extra={"fields": {"event": "signed_out", "user": actor.name}})
     response = RedirectResponse("/", status_code=303)
     delete_cookie(response, request, SESSION_COOKIE)
+    return response
+
+
+# --- changing one's own password (修改密码) -----------------------------------------------------------------
+
+
+def _password_page(request: Request, *, next_path: str, errors: list[tuple[str, str]] | None = None,
+                   status_code: int = 200) -> Response:
+    return render(request, "auth/password.html",
+                  template_context(request, next=next_path, errors=dict(errors or [])),
+                  status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@router.get(PASSWORD_PAGE)
+async def password_form(request: Request, actor: CurrentActor,
+                        next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    if getattr(request.state, "auth_method", None) != "session":
+        raise Problem(403, detail="请在浏览器中登录后修改密码。", type_="/problems/forbidden")
+    return _password_page(request, next_path=safe_next(next))
+
+
+def _change_password(engine: Engine, request: Request, current: str, new: str) -> NewSession:
+    now = now_of(request)
+    actor = request.state.actor
+    with session_scope(engine) as session:
+        change_own_password(session, actor, current=current, new=new, now=now)
+        # Every session of the user ended with the change (a stolen cookie included); this browser gets a new one.
+        return start_session(session, actor=actor, now=now)
+
+
+@router.post(PASSWORD_PAGE)
+def change_password(
+    request: Request,
+    engine: Annotated[Engine, Depends(get_engine)],
+    actor: CurrentActor,
+    current_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password_confirm: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    # current_actor has checked the session's CSRF token (403 on mismatch).
+    if getattr(request.state, "auth_method", None) != "session":
+        raise Problem(403, detail="请在浏览器中登录后修改密码。", type_="/problems/forbidden")
+    target = safe_next(next)
+    if new_password != new_password_confirm:
+        return _password_page(request, next_path=target, errors=[("new_password_confirm", "两次输入的新密码不一致")],
+                              status_code=400)
+    try:
+        new = _change_password(engine, request, current_password, new_password)
+    except InvalidUser as exc:
+        return _password_page(request, next_path=target, errors=exc.errors, status_code=400)
+    except UnknownUser:
+        raise Problem(403, detail="账户已停用。", type_="/problems/forbidden") from None
+    security_log.info("password changed", extra={"fields": {"event": "password_changed", "user": actor.name}})
+    response = RedirectResponse(target if target != PASSWORD_PAGE else "/", status_code=303)
+    set_cookie(response, request, SESSION_COOKIE, new.session_id)
     return response
