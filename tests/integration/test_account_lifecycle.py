@@ -369,7 +369,8 @@ def test_an_initial_password_must_be_changed_first(engine: Engine) -> None:
         assert changed.status_code == 303 and changed.headers["location"] == "/api/v1/me"
         assert client.cookies[SESSION_COOKIE] != old_cookie
         assert client.get("/api/v1/me").json()["name"] == "zhang"
-        assert client.get("/", headers={"accept": "text/html"}).status_code == 200
+        home = client.get("/", headers={"accept": "text/html"})
+        assert home.status_code == 200 and f'href="{PASSWORD_PAGE}"' in home.text       # changing again
         stale = httpx.get(server.url + "/api/v1/me", cookies={SESSION_COOKIE: old_cookie})
         assert stale.status_code == 401                                   # the old session ended with the change
     with db.session_scope(engine) as session:

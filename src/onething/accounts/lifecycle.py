@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, or_, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.errors import InvalidUser, UnknownToken, UnknownUser
@@ -63,7 +63,9 @@ def attempt_sign_in(session: Session, name: str, password: str, now: datetime,
     though the sign-in failed. Unknown, disabled, password-less and locked accounts cost the same argon2
     verification as a wrong password; a locked account is refused whatever the password.
     """
-    user = get_user(session, name) if len(name) <= 64 else None
+    # populate_existing: the lockout columns move by UPDATE statements, so never trust a copy already loaded.
+    user = session.scalar(select(User).where(User.name == name).execution_options(populate_existing=True)) \
+        if len(name) <= 64 else None
     stored = user.password_hash if user is not None and user.active else None
     if len(password) > MAX_PASSWORD_LENGTH:
         return None
