@@ -85,10 +85,14 @@ def make_users(engine: Engine) -> dict[str, Actor]:
     return actors
 
 
+NAMES = {SUBJECT: "张三", STRANGER: "李四"}
+
+
 def file_subject_records(engine: Engine, catalog: Catalog, subject: str = SUBJECT) -> None:
     with session_scope(engine) as session:
         for resource in catalog.resources.values():
-            file_record(session, resource, subject, {"person_name": "张三", "person_id": subject}, NOW)
+            file_record(session, resource, subject, {"person_name": NAMES.get(subject, "张三"), "person_id": subject},
+                        NOW)
 
 
 def actor_of(actors: dict[str, Actor], role: Role, department: str) -> Actor:

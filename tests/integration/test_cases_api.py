@@ -424,6 +424,57 @@ def test_file_upload_limits_and_hash(world: World) -> None:
     assert theirs.status_code == 404
 
 
+def test_staff_see_only_their_own_departments_files(world: World) -> None:
+    """File names and hashes are shown to the department whose procedure uses the material, not to others;
+    the applicant (and an operator) see every file of the application."""
+    app = world.submit("own-files", body_for(world)).json()
+    url = f"/api/v1/applications/{app['id']}/files"
+    department_of = {p["id"]: p["department"] for p in app["plan"]["procedures"]}
+    users = {m["id"]: {department_of[p] for p in m["procedures"]} for m in app["plan"]["materials"]}
+    only = {d: next(m for m, ds in users.items() if ds == {d}) for ds in users.values() if len(ds) == 1 for d in ds}
+    assert len(only) >= 2, "the thing has materials used by one department each"
+    mine, theirs = sorted(only)[:2]
+    uploaded = {}
+    for department in (mine, theirs):
+        response = world.post("acme", url, data={"material": only[department]},
+                              files={"file": (f"{department}-secret.pdf", b"%PDF-1.4 " + department.encode(),
+                                              "application/pdf")})
+        assert response.status_code == 201, response.text
+        uploaded[department] = response.json()
+    for who in ("acme", "ops"):
+        assert {f["id"] for f in world.get(who, f"/api/v1/applications/{app['id']}").json()["files"]} == {
+            f["id"] for f in uploaded.values()}
+    seen = world.get(f"{mine}-staff", f"/api/v1/applications/{app['id']}")
+    assert seen.status_code == 200
+    assert [f["id"] for f in seen.json()["files"]] == [uploaded[mine]["id"]]
+    assert uploaded[theirs]["sha256"] not in seen.text and f"{theirs}-secret.pdf" not in seen.text
+
+
+def test_personal_responses_are_never_stored(world: World) -> None:
+    """Cache-Control: no-store on every personal response, API and pages, errors included; public pages and
+    static assets stay cacheable."""
+    app = world.submit("no-store", body_for(world)).json()
+    html = {"Accept": "text/html"}
+
+    def page(who: str, path: str) -> httpx.Response:
+        return world.http.get(path, headers={**world.as_(who), **html})
+
+    personal = [world.get("acme", f"/api/v1/applications/{app['id']}"), world.get("acme", "/api/v1/applications"),
+                world.get("acme", "/api/v1/me/data-uses"), page("acme", "/me/data-uses"),
+                page("acme", "/me/applications"), page("acme", f"/me/applications/{app['id']}"),
+                world.get("other", f"/api/v1/applications/{app['id']}"),  # 404 problem+json
+                world.http.get("/api/v1/me/data-uses"),                     # 401, no credential
+                page("acme", "/")]                                          # any page shown to someone signed in
+    assert [r.status_code for r in personal] == [200, 200, 200, 200, 200, 200, 404, 401, 200]
+    for response in personal:
+        assert response.headers.get("cache-control") == "no-store", (response.request.url, response.headers)
+    public = world.http.get("/", headers=html)
+    static = world.get("acme", "/static/css/cases.css")
+    assert public.status_code == static.status_code == 200
+    assert "no-store" not in public.headers.get("cache-control", "")
+    assert "no-store" not in static.headers.get("cache-control", "")
+
+
 # --- audit and outbox -----------------------------------------------------------------------------------
 
 

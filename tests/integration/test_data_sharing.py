@@ -142,6 +142,11 @@ def test_consent_prefill_exempt_submit_and_uses(demo: LiveServer, zhangsan: http
         sign_in(staff, "mca-staff", demo_password())
         task_page = staff.get(f"/workbench/tasks/{task['id']}")
     assert task_page.status_code == 200 and "免提交依据" in task_page.text and "审计记录 #" in task_page.text
+    # Staff see the proofs, never the applicant's consent id (it let a holder's staff fetch with it).
+    assert consent not in task_page.text
+    seen = zhangsan.get(f"/api/v1/applications/{app_id}", headers=_bearer(demo, "mca-staff"))
+    assert seen.status_code == 200 and seen.json()["shared_data"]["consent"] is None
+    assert consent not in seen.text and seen.json()["shared_data"]["exempt_materials"]
 
 
 def test_locked_values_reports_and_closing(demo: LiveServer, zhangsan: httpx.Client) -> None:

@@ -141,3 +141,53 @@ def test_grant_consent_fetch_revoke(live_server: LiveServer, http: httpx.Client)
                      params={"action_prefix": "exchange.fetch.", "application_id": "app-1"}).json()
     assert {e["action"] for e in found} == {"exchange.fetch.served", "exchange.fetch.refused"}
     assert all(ZHANGSAN not in str(e) for e in found), "resident IDs never go on the chain in clear"
+
+
+def test_another_persons_consent_cannot_fetch_my_data(live_server: LiveServer, http: httpx.Client) -> None:
+    """The reported attack: staff of the holder department, who saw applicant B's consent id, fetch with it and
+    applicant A's ID number as the subject. Refused (403 problem+json), nothing of A's served, and the refusal
+    is on A's data-use record — where A can see it — not on B's."""
+    from onething.catalog.service import active_catalog
+
+    victim, consenter = "110101198511120025", "110101195806150033"  # A and B, fictional, checksum-valid
+    now = datetime.now(UTC)
+    _, catalog = active_catalog(live_server.engine)
+    h = {}
+    with session_scope(live_server.engine) as session:
+        for name, role, department, id_number in (("person-a", "applicant", None, victim),
+                                                  ("person-b", "applicant", None, consenter),
+                                                  ("mps-staff", "staff", "mps", None)):
+            create_user(session, name=name, role=role, department=department, id_number=id_number, now=now)
+            h[name] = {"Authorization": f"Bearer {issue_token(session, user_name=name, now=now)}"}
+        for id_number, person in ((victim, "甲某"), (consenter, "乙某")):
+            file_record(session, catalog.resources["household_registration"], id_number,
+                        {"applicant_name": person, "applicant_id_number": id_number, "applicant_address": "示例路1号"},
+                        now)
+    consent = http.post("/api/v1/exchange/consents", headers=h["person-b"], json={
+        "application_ref": "app-b", "purpose": "办理户口注销", "procedures": ["death-household-cancellation"],
+        "resources": ["household_registration"],
+        "fields": ["applicant_name", "applicant_id_number", "applicant_address"],
+        "expires_at": (now + timedelta(days=30)).isoformat()})
+    assert consent.status_code == 201, consent.text
+    attack = {"subject": victim, "resource": "household_registration", "purpose": "death-household-cancellation",
+              "fields": ["applicant_name", "applicant_id_number", "applicant_address"], "application_ref": "app-b",
+              "consent_id": consent.json()["id"]}
+
+    refused = http.post("/api/v1/exchange/fetch", headers=h["mps-staff"], json=attack)
+    body = assert_problem(refused, 403)
+    assert body["type"] == "/problems/consent-subject-mismatch"
+    assert victim not in refused.text and "甲某" not in refused.text and "示例路" not in refused.text
+
+    # The consent still serves the person who gave it — the same call about B is served, on B's record.
+    served = http.post("/api/v1/exchange/fetch", headers=h["mps-staff"], json={**attack, "subject": consenter})
+    assert served.status_code == 200, served.text
+    assert served.json()["values"]["applicant_name"] == "乙某"
+
+    a_uses = http.get("/api/v1/me/data-uses", headers=h["person-a"]).json()
+    assert [(u["outcome"], u["reason"], u["department"], u["resource"]) for u in a_uses] == [
+        ("refused", "consent_subject", "mps", "household_registration")]
+    assert a_uses[0]["consent_id"] is None, "B's consent is not shown to A as A's own"
+    b_uses = http.get("/api/v1/me/data-uses", headers=h["person-b"]).json()
+    assert [(u["outcome"], u["consent_id"]) for u in b_uses] == [("served", consent.json()["id"])]
+    page = http.get("/me/data-uses", headers={**h["person-a"], "Accept": "text/html"})
+    assert page.status_code == 200 and "所持授权不是您本人的" in page.text

@@ -162,17 +162,19 @@ def prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, ref: 
             consent: exchange.Consent | None, now: datetime, providers: Any = None) -> Prefilled:
     """Fetch what ``plan`` can use under ``consent`` for ``ref`` and plan again with those facts.
 
-    Its own transaction, committed whatever each fetch's outcome, so refusals stay on record. Never raises
+    Committed whatever each fetch's outcome, so refusals stay on record; no transaction is open while a
+    holder's service is asked. Never raises
     for a refused or unavailable resource: its fields stay open and its materials are to be uploaded.
     """
     subject = actor.id_number or actor.uscc
     if consent is None or subject is None:
         return Prefilled(plan=plan, ref=ref, consent=consent, now=now, sources={}, unavailable={}, refused={},
                          reported=frozenset())
+    # No transaction is open while the holders' services are asked (a slow one must not hold the audit head).
+    facts, report = exchange.checked_collect_facts(engine, catalog, actor, subject=subject, plan=plan,
+                                                   application_ref=ref, consent_id=consent.id, now=now,
+                                                   providers=providers)
     with session_scope(engine) as session:
-        facts, report = exchange.collect_facts(session, catalog, actor, subject=subject, plan=plan,
-                                               application_ref=ref, consent_id=consent.id, now=now,
-                                               providers=providers)
         corrections = exchange.list_corrections(session, actor, status=exchange.CorrectionStatus.open.value)
     with_facts = make_plan(catalog, plan.thing, plan.answers, facts)
     sources = {rid: Source(resource=rid, holder=result.holder, fetched_at=result.fetched_at.isoformat(),

@@ -50,12 +50,16 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
                      files: Iterable[FileRow] = (), *, departments: set[str] | None = None) -> dict[str, Any]:
     """``{id, status, thing, plan, tasks, supplements, promised_due}`` plus answers, form, files and times.
 
-    With ``departments`` (staff of a department), only that department's tasks, supplements, and the form
-    fields its procedures use are shown: a department does not see another's work.
+    With ``departments`` (staff of a department), only that department's tasks, supplements, the form fields
+    its procedures use and the files uploaded for its procedures' materials are shown: a department does not
+    see another's work, nor the names and hashes of files it does not handle.
     """
     tasks = list(tasks)
+    files = list(files)
     form = dict(app.form)
     if departments is not None:
+        mine = _own_materials(app, departments)
+        files = [f for f in files if f.material in mine]
         tasks = [t for t in tasks if t.department in departments]
         own_tasks = {t.id for t in tasks}
         own_procedures = {t.procedure for t in tasks}
@@ -75,22 +79,34 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
     }
 
 
+def _own_procedures(app: ApplicationRow, departments: set[str]) -> set[str]:
+    return {p["id"] for p in app.plan.get("procedures", []) if p.get("department") in departments}
+
+
+def _own_materials(app: ApplicationRow, departments: set[str]) -> set[str]:
+    """The plan's materials that a procedure of ``departments`` uses."""
+    own = _own_procedures(app, departments)
+    return {m["id"] for m in app.plan.get("materials", []) if own & set(m.get("procedures", ()))}
+
+
 def shared_data_view(app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any] | None:
     """What shared data did for the application (数据共享): its reference and consent, the proof of each exempt
     material (resource, holder, fetch time, audit entry) and the source of each prefilled field. A department
-    sees the proofs of its own procedures' materials and fields only."""
+    sees the proofs of its own procedures' materials and fields only, and not the consent id."""
     proofs = app.data_proofs
     if proofs is None:
         return None
     materials = dict(proofs.get("materials") or {})
     fields = dict(proofs.get("fields") or {})
+    consent = app.consent_id
     if departments is not None:
-        own = {t["id"] for t in app.plan.get("procedures", []) if t.get("department") in departments}
-        mine = {m["id"] for m in app.plan.get("materials", []) if own & set(m.get("procedures", ()))}
+        own = _own_procedures(app, departments)
+        mine = _own_materials(app, departments)
         materials = {k: v for k, v in materials.items() if k in mine}
         used = {f["id"] for f in app.plan.get("form", {}).get("fields", []) if own & set(f.get("procedures", ()))}
         fields = {k: v for k, v in fields.items() if k in used}
-    return {"application_ref": app.exchange_ref, "consent": app.consent_id, "exempt_materials": materials,
+        consent = None  # the applicant's consent id is theirs to use; staff need only the proofs
+    return {"application_ref": app.exchange_ref, "consent": consent, "exempt_materials": materials,
             "prefilled_fields": fields, "unavailable": dict(proofs.get("unavailable") or {}),
             "refused": dict(proofs.get("refused") or {})}
 

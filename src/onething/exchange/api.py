@@ -24,7 +24,7 @@ from onething.exchange.consents import (
     revoke_consent,
 )
 from onething.exchange.errors import ConsentRequired, FetchRefused, InvalidRequest, ProviderUnavailable
-from onething.exchange.fetch import collect_facts, facts_for
+from onething.exchange.fetch import checked_collect_facts, collect_facts, facts_for
 from onething.exchange.model import Consent, ConsentProposal, ConsentState, CorrectionStatus, FactsReport, FetchResult
 from onething.exchange.uses import list_corrections
 from onething.intake.model import KnownFacts
@@ -41,6 +41,7 @@ __all__ = [
     "InvalidRequest",
     "KnownFacts",
     "ProviderUnavailable",
+    "checked_collect_facts",
     "close_consents_for",
     "collect_facts",
     "facts_for",

@@ -2,8 +2,8 @@
 document and the citizen's data-use page all say the same thing.
 
 The web layer maps them: ``UnknownResource`` → 404, ``NotShared`` / ``GrantRequired`` / ``PurposeNotAllowed`` /
-``OutOfScope`` / ``ConsentRequired`` → 403, ``InvalidRequest`` → 422, ``InvalidTransition`` → 409,
-``ProviderUnavailable`` → 503.
+``OutOfScope`` / ``ConsentRequired`` (and ``ConsentSubjectMismatch``) → 403, ``InvalidRequest`` → 422,
+``InvalidTransition`` → 409, ``ProviderUnavailable`` → 503.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ class ConsentRequired(FetchRefused):
     """Personal data without a valid consent: none given, revoked, expired, or for another application."""
 
     reason = "consent"
+
+
+class ConsentSubjectMismatch(ConsentRequired):
+    """A consent presented for someone else's data: a consent serves only the person who gave it."""
+
+    reason = "consent_subject"
 
 
 class ActorNotAllowed(FetchRefused):

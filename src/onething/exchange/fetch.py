@@ -1,13 +1,20 @@
 """The one checked fetch (数据调用) and the facts it gives intake.
 
 ``fetch`` checks, in this order: the fields exist in the resource; the actor may fetch for this department
-(its own staff) or this subject (the applicant, about themselves); the resource is shared at all; the purpose
-is a procedure of the consuming department; the department has the right (it holds the resource, the resource
-is unconditional and the procedure declares a material it proves, or an approved unexpired grant covers the
-procedure and fields); for personal data, a valid consent of this application covers resource, fields and
-procedure. Then it asks the provider. Served, refused or unavailable, it appends one entry to the audit chain
-(never the values themselves) — a refusal is on record too, so a caller must commit its transaction even
-when it catches the refusal (``checked_fetch`` does that).
+(its own staff) or this subject (the applicant, about themselves); a consent, when one is presented, is the
+data subject's own (a consent serves only the person who gave it — presented for anyone else's data, the fetch
+is refused, ``consent_subject``); the resource is shared at all; the purpose is a procedure of the consuming
+department; the department has the right (it holds the resource, the resource is unconditional and the
+procedure declares a material it proves, or an approved unexpired grant covers the procedure and fields); for
+personal data, a valid consent of this application covers resource, fields and procedure. Then it asks the
+provider. Served, refused or unavailable, it appends one entry to the audit chain (never the values
+themselves), always on the record of the person the data are about (``subject_ref``) — a refusal is on record
+too, so a caller must commit its transaction even when it catches the refusal (``checked_fetch`` does that).
+
+No provider is asked while the audit head is held: every fetch is decided first (reads only), the providers
+are asked, and only then are the entries appended. ``checked_fetch`` and ``checked_collect_facts`` go further
+and open no transaction at all around a holder's service: a slow holder (up to the provider timeout) never
+makes another writer wait.
 
 ``facts_for`` is the interface cases calls during intake: it fetches what a plan can use and returns
 ``KnownFacts`` for the planner (prefilled fields with their source, resources proving materials).
@@ -18,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +41,7 @@ from onething.exchange.consents import get_consent, resource_needs
 from onething.exchange.errors import (
     ActorNotAllowed,
     ConsentRequired,
+    ConsentSubjectMismatch,
     FetchRefused,
     GrantRequired,
     NotShared,
@@ -54,11 +63,10 @@ def _settings() -> Any:
     return get_settings()
 
 
-def subject_ref(session: Session, subject: str, consent: Consent | None) -> str:
-    """Whose data this is, for the data-use view: the consenting user, else the registered user with that
-    resident ID / USCC, else a keyed pseudonym (the identifier itself never goes on the chain)."""
-    if consent is not None:
-        return f"user:{consent.subject_user_id}"
+def subject_ref(session: Session, subject: str) -> str:
+    """Whose data this is, for the data-use view: the registered user with that resident ID / USCC, else a keyed
+    pseudonym (the identifier itself never goes on the chain). Always the person the data are about — never the
+    consent's user, so that a fetch made under someone else's consent still lands on the right person's record."""
     user_id = session.scalar(select(User.id).where(or_(User.id_number == subject, User.uscc == subject)))
     if user_id is not None:
         return f"user:{user_id}"
@@ -115,72 +123,179 @@ def _check_consent(consent: Consent | None, *, actor: Actor, resource: Resource,
         raise ConsentRequired("授权未包含所请求的全部字段")
 
 
-def fetch(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, subject: str, resource: str,
-          fields: Sequence[str], purpose: str, application_ref: str | None, consent_id: str | None,
-          now: datetime, providers: Any = None) -> FetchResult:
-    """Fetch ``fields`` of ``subject``'s record in ``resource`` for ``consumer``'s procedure ``purpose``.
+@dataclass
+class _Attempt:
+    """One fetch: checked (reads only), then answered by its provider (no transaction needed), then recorded."""
 
-    Raises a ``FetchRefused`` (after appending the refusal) or ``ProviderUnavailable`` (after appending that).
-    """
-    from onething.exchange.providers import Providers
+    actor: Actor
+    target: Resource
+    subject: str
+    subject_id: str                    # whose data: the data-use record the entry lands on
+    fields: list[str]
+    consumer: str
+    application_ref: str | None
+    record: dict[str, Any]             # what goes on the chain (never the values)
+    refusal: FetchRefused | None = None
+    values: dict[str, Any] | None = None
+    unavailable: ProviderUnavailable | None = None
 
+    @property
+    def pending(self) -> bool:
+        """Allowed and not yet answered: its provider is still to be asked."""
+        return self.refusal is None and self.values is None and self.unavailable is None
+
+    def entry(self) -> dict[str, Any]:
+        """The audit entry ``append_many`` takes: served (which fields, not their values), refused or unavailable."""
+        result: dict[str, Any]
+        if self.refusal is not None:
+            outcome, result = Outcome.refused, {"reason": self.refusal.reason, "detail": self.refusal.detail}
+        elif self.unavailable is not None:
+            outcome = Outcome.unavailable
+            result = {"reason": self.unavailable.reason, "detail": self.unavailable.detail}
+        else:
+            values = self.values or {}
+            outcome = Outcome.served
+            result = {"reason": None, "detail": None, "found": bool(values), "served_fields": sorted(values)}
+        return {"actor": self.actor, "action": f"{FETCH_ACTION}.{outcome.value}", "subject_type": "data_subject",
+                "subject_id": self.subject_id, "application_id": self.application_ref, "department": self.consumer,
+                "data": {**self.record, "outcome": outcome.value, **result}}
+
+    def result(self, entry_id: int, now: datetime) -> FetchResult:
+        """The served result, or the refusal / unavailability raised — after it is on record."""
+        if self.refusal is not None:
+            raise self.refusal
+        if self.unavailable is not None:
+            raise self.unavailable
+        values = self.values or {}
+        return FetchResult(resource=self.target.id, holder=self.target.holder, fetched_at=now, values=values,
+                           found=bool(values), audit_entry_id=entry_id, consent_id=self.record["consent_id"],
+                           grant_id=self.record["grant_id"])
+
+
+def _decide(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, subject: str, resource: str,
+            fields: Sequence[str], purpose: str, application_ref: str | None, consent_id: str | None,
+            consent: Consent | None, now: datetime) -> _Attempt:
+    """Every check of a fetch, reading only — nothing is written and no provider is asked here."""
     target = resource_of(catalog, resource)
     fields = list(dict.fromkeys(fields))
-    consent = get_consent(session, consent_id) if consent_id else None
-    record: dict[str, Any] = {
-        "resource": target.id, "holder": target.holder, "fields": fields, "purpose": purpose,
-        "consent_id": consent_id, "grant_id": None, "basis": None, "subject": mask(subject),
-    }
-
-    def note(outcome: Outcome, reason: str | None, detail: str | None = None, **extra: Any) -> int:
-        (entry_id,) = append_many(session, [{
-            "actor": actor, "action": f"{FETCH_ACTION}.{outcome.value}", "subject_type": "data_subject",
-            "subject_id": subject_ref(session, subject, consent), "application_id": application_ref,
-            "department": consumer,
-            "data": {**record, "outcome": outcome.value, "reason": reason, "detail": detail, **extra},
-        }], now)
-        return entry_id
-
+    attempt = _Attempt(actor=actor, target=target, subject=subject, subject_id=subject_ref(session, subject),
+                       fields=fields, consumer=consumer, application_ref=application_ref, record={
+                           "resource": target.id, "holder": target.holder, "fields": fields, "purpose": purpose,
+                           "consent_id": None, "consent_presented": consent_id, "grant_id": None, "basis": None,
+                           "subject": mask(subject)})
     try:
         if not fields or not set(fields) <= set(target.fields):
             outside = ", ".join(sorted(set(fields) - set(target.fields))) or "（空）"
             raise OutOfScope(f"{target.name}不含字段：{outside}")
         _check_actor(actor, consumer, subject)
+        if consent_id is not None:
+            _check_consent_subject(consent, attempt.subject_id)
+            attempt.record["consent_id"] = consent_id  # the subject's own consent: shown on their data-use page
         if target.sharing is Sharing.none:
             raise NotShared(f"{target.name}不予共享（{target.legal_basis}）")
         procedure = catalog.procedures.get(purpose)
         if procedure is None or procedure.department != consumer:
             raise PurposeNotAllowed(f"用途须为本部门的政务服务事项，“{purpose}”不是")
         basis, grant = _check_right(session, catalog, target, consumer, purpose, fields, now)
-        record.update(basis=basis, grant_id=grant.id if grant else None)
+        attempt.record.update(basis=basis, grant_id=grant.id if grant else None)
         if target.personal:
             _check_consent(consent, actor=actor, resource=target, fields=fields, procedure=purpose,
                            application_ref=application_ref, now=now)
     except FetchRefused as refusal:
-        note(Outcome.refused, refusal.reason, refusal.detail)
-        raise
-    directory = providers if providers is not None else Providers.from_settings()
+        attempt.refusal = refusal
+    return attempt
+
+
+def _check_consent_subject(consent: Consent | None, owner: str) -> None:
+    """A consent serves only its own data subject: presented for anyone else's data, the fetch is refused."""
+    if consent is None:
+        raise ConsentRequired("未提供有效的授权：没有该授权")
+    if owner != f"user:{consent.subject_user_id}":
+        raise ConsentSubjectMismatch("授权不属于该数据主体：一项授权只能用于调用授权人本人的数据")
+
+
+def _ask(attempt: _Attempt, provider: Any) -> None:
+    """Ask the provider for an allowed attempt; a holder that does not answer is noted, not raised."""
+    if not attempt.pending:
+        return
     try:
-        values = directory.for_resource(session, target).fetch(target, subject, fields)
+        attempt.values = provider.fetch(attempt.target, attempt.subject, attempt.fields)
     except ProviderUnavailable as exc:
-        note(Outcome.unavailable, exc.reason, exc.detail)
-        raise
-    entry_id = note(Outcome.served, None, found=bool(values), served_fields=sorted(values))
-    return FetchResult(resource=target.id, holder=target.holder, fetched_at=now, values=values, found=bool(values),
-                       audit_entry_id=entry_id, consent_id=consent_id, grant_id=record["grant_id"])
+        attempt.unavailable = exc
 
 
-def checked_fetch(engine: Engine, catalog: Catalog, actor: Actor, **kwargs: Any) -> FetchResult:
-    """``fetch`` in its own transaction that keeps the refusal on record: it commits, then re-raises."""
-    error: Exception | None = None
+def _ask_local(session: Session, directory: Any, attempts: Sequence[_Attempt]) -> list[tuple[_Attempt, Any]]:
+    """Answer from the built-in registries now (a read in ``session``); return the rest, which go over the
+    network, with their providers — to be asked with no transaction open."""
+    from onething.exchange.providers import BuiltinProvider
+
+    remote = []
+    for attempt in attempts:
+        if not attempt.pending:
+            continue
+        provider = directory.for_resource(session, attempt.target)
+        if isinstance(provider, BuiltinProvider):
+            _ask(attempt, provider)
+        else:
+            remote.append((attempt, provider))
+    return remote
+
+
+def _record(session: Session, attempts: Sequence[_Attempt], now: datetime) -> list[int]:
+    """Every attempt on the chain in one append (the head is locked from here until the caller commits)."""
+    if not attempts:
+        return []
+    return append_many(session, [attempt.entry() for attempt in attempts], now)
+
+
+def _directory(providers: Any) -> Any:
+    from onething.exchange.providers import Providers
+
+    return providers if providers is not None else Providers.from_settings()
+
+
+def fetch(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, subject: str, resource: str,
+          fields: Sequence[str], purpose: str, application_ref: str | None, consent_id: str | None,
+          now: datetime, providers: Any = None) -> FetchResult:
+    """Fetch ``fields`` of ``subject``'s record in ``resource`` for ``consumer``'s procedure ``purpose``, in the
+    caller's transaction: checks (reads), then the provider, then one audit append — so this fetch holds the
+    audit head only after its provider answered. Prefer ``checked_fetch``, which opens no transaction around
+    the provider at all.
+
+    Raises a ``FetchRefused`` (after appending the refusal) or ``ProviderUnavailable`` (after appending that).
+    """
+    directory = _directory(providers)
+    consent = get_consent(session, consent_id) if consent_id else None
+    attempt = _decide(session, catalog, actor, consumer=consumer, subject=subject, resource=resource, fields=fields,
+                      purpose=purpose, application_ref=application_ref, consent_id=consent_id, consent=consent,
+                      now=now)
+    if attempt.pending:
+        _ask(attempt, directory.for_resource(session, attempt.target))
+    (entry_id,) = _record(session, [attempt], now)
+    return attempt.result(entry_id, now)
+
+
+def checked_fetch(engine: Engine, catalog: Catalog, actor: Actor, *, now: datetime, providers: Any = None,
+                  **kwargs: Any) -> FetchResult:
+    """``fetch`` that keeps the refusal on record, with no transaction open while a holder's service is asked:
+    the checks (and a built-in registry's answer) in one short transaction, then the provider over the network,
+    then the audit entry in one short write transaction, committed; a refusal or unavailability is raised after
+    that commit. When nothing goes over the network (refused, or a built-in registry), the entry is appended in
+    the first transaction."""
+    directory = _directory(providers)
     with session_scope(engine) as session:
-        try:
-            result = fetch(session, catalog, actor, **kwargs)
-        except (FetchRefused, ProviderUnavailable) as exc:
-            error = exc
-    if error is not None:
-        raise error
-    return result
+        consent_id = kwargs.get("consent_id")
+        consent = get_consent(session, consent_id) if consent_id else None
+        attempt = _decide(session, catalog, actor, consent=consent, now=now, **kwargs)
+        remote = _ask_local(session, directory, [attempt])
+        if not remote:  # refused, or answered by a built-in registry: nothing goes over the network
+            (entry_id,) = _record(session, [attempt], now)
+    if remote:
+        for pending, provider in remote:
+            _ask(pending, provider)
+        with session_scope(engine) as session:
+            (entry_id,) = _record(session, [attempt], now)
+    return attempt.result(entry_id, now)
 
 
 def _choose_consumer(session: Session, catalog: Catalog, resource: Resource, procedures: set[str],
@@ -208,14 +323,12 @@ def _grants_for(session: Session, resource: str, consumer: str, procedure: str, 
     return [g for g in grants_of(session, consumer, now) if g.resource == resource and procedure in g.procedures]
 
 
-def collect_facts(session: Session, catalog: Catalog, actor: Actor, *, subject: str, plan: Plan,
-                  application_ref: str | None, consent_id: str | None, now: datetime,
-                  providers: Any = None) -> tuple[KnownFacts, FactsReport]:
-    """Fetch everything the plan can use, each through ``fetch``; what fails falls back to upload."""
-    report = FactsReport()
+def _plan_facts(session: Session, catalog: Catalog, actor: Actor, *, subject: str, plan: Plan,
+                application_ref: str | None, consent_id: str | None, now: datetime,
+                report: FactsReport) -> list[tuple[str, _Attempt]]:
+    """Decide every fetch the plan can use (reads only); what cannot even be tried goes straight to ``report``."""
     consent = get_consent(session, consent_id) if consent_id else None
-    values: dict[str, PrefillValue] = {}
-    proven: set[str] = set()
+    attempts = []
     for resource_id, (procedures, wanted) in sorted(resource_needs(catalog, plan).items()):
         resource = catalog.resources[resource_id]
         fields = [f for f in resource.fields if f in wanted]
@@ -230,24 +343,76 @@ def collect_facts(session: Session, catalog: Catalog, actor: Actor, *, subject: 
             report.refused[resource_id] = "no_grant"
             continue
         consumer, procedure_id, allowed = choice
-        try:
-            result = fetch(session, catalog, actor, consumer=consumer, subject=subject, resource=resource_id,
-                           fields=allowed, purpose=procedure_id, application_ref=application_ref,
-                           consent_id=consent_id, now=now, providers=providers)
-        except FetchRefused as refusal:
-            report.refused[resource_id] = refusal.reason
+        attempts.append((resource_id, _decide(
+            session, catalog, actor, consumer=consumer, subject=subject, resource=resource_id, fields=allowed,
+            purpose=procedure_id, application_ref=application_ref, consent_id=consent_id, consent=consent, now=now)))
+    return attempts
+
+
+def _facts(catalog: Catalog, attempts: Sequence[tuple[str, _Attempt]], entry_ids: Sequence[int], now: datetime,
+           report: FactsReport) -> KnownFacts:
+    values: dict[str, PrefillValue] = {}
+    proven: set[str] = set()
+    for (resource_id, attempt), entry_id in zip(attempts, entry_ids, strict=True):
+        if attempt.refusal is not None:
+            report.refused[resource_id] = attempt.refusal.reason
             continue
-        except ProviderUnavailable as exc:
-            report.unavailable[resource_id] = exc.detail
+        if attempt.unavailable is not None:
+            report.unavailable[resource_id] = attempt.unavailable.detail
             continue
+        result = attempt.result(entry_id, now)
         report.served[resource_id] = result
         if not result.found:
             continue
         proven.add(resource_id)
+        holder = catalog.resources[resource_id].holder
         for field_id, value in result.values.items():
-            values.setdefault(field_id, PrefillValue(value=value, resource=resource_id, holder=resource.holder,
+            values.setdefault(field_id, PrefillValue(value=value, resource=resource_id, holder=holder,
                                                      fetched_at=now.isoformat()))
-    return KnownFacts(resources=frozenset(proven), values=values), report
+    return KnownFacts(resources=frozenset(proven), values=values)
+
+
+def collect_facts(session: Session, catalog: Catalog, actor: Actor, *, subject: str, plan: Plan,
+                  application_ref: str | None, consent_id: str | None, now: datetime,
+                  providers: Any = None) -> tuple[KnownFacts, FactsReport]:
+    """Fetch everything the plan can use, in the caller's transaction; what fails falls back to upload.
+
+    All fetches are checked first and all providers asked before the one audit append of every attempt, so
+    no provider is asked while this holds the audit head. Outside a transaction, ``checked_collect_facts``
+    (what cases uses) does better: no transaction at all is open while a holder's service is asked.
+    """
+    report = FactsReport()
+    attempts = _plan_facts(session, catalog, actor, subject=subject, plan=plan, application_ref=application_ref,
+                           consent_id=consent_id, now=now, report=report)
+    directory = _directory(providers)
+    for _, attempt in attempts:
+        if attempt.pending:
+            _ask(attempt, directory.for_resource(session, attempt.target))
+    entry_ids = _record(session, [attempt for _, attempt in attempts], now)
+    return _facts(catalog, attempts, entry_ids, now, report), report
+
+
+def checked_collect_facts(engine: Engine, catalog: Catalog, actor: Actor, *, subject: str, plan: Plan,
+                          application_ref: str | None, consent_id: str | None, now: datetime,
+                          providers: Any = None) -> tuple[KnownFacts, FactsReport]:
+    """``collect_facts`` in three steps, committed: check every fetch (and answer those the built-in registries
+    hold) in one short read transaction; ask the holders' services over the network with no transaction open;
+    then put every attempt — served, refused or unavailable, never the values — on the chain in one short
+    write transaction. A slow holder therefore never holds the audit head, so no other writer waits for it."""
+    report = FactsReport()
+    directory = _directory(providers)
+    with session_scope(engine) as session:
+        attempts = _plan_facts(session, catalog, actor, subject=subject, plan=plan,
+                               application_ref=application_ref, consent_id=consent_id, now=now, report=report)
+        remote = _ask_local(session, directory, [attempt for _, attempt in attempts])
+        if not remote:  # nothing goes over the network: record in this same short transaction
+            entry_ids = _record(session, [attempt for _, attempt in attempts], now)
+    if remote:
+        for attempt, provider in remote:
+            _ask(attempt, provider)
+        with session_scope(engine) as session:
+            entry_ids = _record(session, [attempt for _, attempt in attempts], now)
+    return _facts(catalog, attempts, entry_ids, now, report), report
 
 
 def facts_for(session: Session, catalog: Catalog, actor: Actor, *, subject: str, plan: Plan,

@@ -3,7 +3,7 @@
 - directory: ``directory``, ``pending_changes``, ``stale_changes``, ``publish_directory``
 - grants: ``apply_for_grant``, ``decide_grant``, ``revoke_grant``, ``list_grants``
 - consent: ``propose_consent``, ``grant_consent``, ``revoke_consent``, ``close_consents_for``, ``consents_of``
-- fetch: ``fetch``, ``checked_fetch``, ``facts_for``, ``collect_facts``
+- fetch: ``fetch``, ``checked_fetch``, ``facts_for``, ``collect_facts``, ``checked_collect_facts``
 - uses and corrections: ``data_uses``, ``report_data_error``, ``answer_correction``, ``list_corrections``
 """
 
@@ -16,13 +16,14 @@ from onething.exchange.consents import (
     revoke_consent,
 )
 from onething.exchange.directory import directory, pending_changes, publish_directory, stale_changes
-from onething.exchange.fetch import checked_fetch, collect_facts, facts_for, fetch
+from onething.exchange.fetch import checked_collect_facts, checked_fetch, collect_facts, facts_for, fetch
 from onething.exchange.grants import apply_for_grant, decide_grant, list_grants, revoke_grant
 from onething.exchange.uses import answer_correction, data_uses, list_corrections, report_data_error
 
 __all__ = [
     "answer_correction",
     "apply_for_grant",
+    "checked_collect_facts",
     "checked_fetch",
     "close_consents_for",
     "collect_facts",

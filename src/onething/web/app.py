@@ -26,6 +26,7 @@ from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth, optional_actor
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from onething.web.nostore import NoStoreMiddleware
 from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
 from onething.web.pages import exchange as exchange_pages
@@ -66,6 +67,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     install_problem_handlers(app)
     install_auth(app)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(NoStoreMiddleware)  # personal responses, problem+json and the last-resort 500 included
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)  # outermost: added last
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/static-docs", StaticFiles(directory=SWAGGER_ASSETS), name="static-docs")

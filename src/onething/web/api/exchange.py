@@ -42,6 +42,7 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 REFUSAL_TYPES = {
     "not_shared": "/problems/not-shared", "no_grant": "/problems/grant-required", "purpose": "/problems/purpose",
     "scope": "/problems/out-of-scope", "consent": "/problems/consent-required", "actor": "/problems/forbidden",
+    "consent_subject": "/problems/consent-subject-mismatch",
 }
 
 

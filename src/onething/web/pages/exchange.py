@@ -37,7 +37,8 @@ STATUS_LABELS = {"pending": "待审批", "approved": "已同意", "refused": "�
                  "served": "已调用", "refused_use": "已拒绝", "unavailable": "部门系统不可用"}
 REASON_LABELS = {"consent": "未获有效授权（未授权、已撤回或已过期）", "no_grant": "无共享授权",
                  "purpose": "用途不符", "scope": "超出授权字段范围", "not_shared": "不予共享资源", "actor": "无权调用",
-                 "unavailable": "部门系统不可用"}
+                 "unavailable": "部门系统不可用",
+                 "consent_subject": "所持授权不是您本人的（他人的授权不能调用您的数据）"}
 FREQUENCY_LABELS = {"realtime": "实时", "daily": "每日", "weekly": "每周", "monthly": "每月", "yearly": "每年"}
 
 
