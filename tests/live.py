@@ -47,9 +47,11 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any, *, engine: Engine | None = None, timeout: float = 15.0) -> Iterator[LiveServer]:
     """Run ``app`` on 127.0.0.1:<free port> until the block ends."""
+    from onething.web.app import uvicorn_options
+
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", timeout_graceful_shutdown=2,
+                            **uvicorn_options())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()

@@ -40,6 +40,9 @@ from .exchange_support import (
     small_catalog,
 )
 
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
+
 CONSENT_STATES = ("none", "granted", "revoked", "expired")
 FETCH_AT = NOW + timedelta(hours=3)
 

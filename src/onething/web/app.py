@@ -7,6 +7,7 @@ Routers are included below, one line each; a new area adds its router here. Ever
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import Depends, FastAPI
@@ -38,14 +39,22 @@ from onething.web.templating import STATIC_DIR
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """How uvicorn runs the app (``onething serve`` and the tests' live server alike): our own logging, and no
+    ``server: uvicorn`` header telling a scanner what to try."""
+    return {"log_config": None, "access_log": False, "server_header": False}
+
+
 def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
     """Build the app for ``engine`` (default: the configured database) serving ``catalog``.
 
-    Without a catalog it serves the latest published version, else the configured catalog folder.
+    Without a catalog it serves the latest published version, else the configured catalog folder. Refuses
+    (``ConfigurationError``) to build outside the demo without ONETHING_SECRET_KEY.
     """
     from onething.db import get_engine
 
     settings = get_settings()
+    settings.check_secret_key()
     engine = engine or get_engine()
     if catalog is None:
         label, catalog = active_catalog(engine)
