@@ -179,8 +179,9 @@ def database_unavailable(request: Request) -> Response:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__,
-                   exc_info=True)
+    # One line per request, not a traceback: an outage would otherwise flood the log.
+    first_line = str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, first_line)
     return database_unavailable(request)
 
 
