@@ -17,10 +17,12 @@ $(BIN)/onething: pyproject.toml
 
 install: $(BIN)/onething
 
+# A local demo (ONETHING_DEMO=1): demo registries, a random key in var/, cookies over plain http. Production
+# sets ONETHING_SECRET_KEY and runs `onething serve` without it (docs/deployment.md).
 run: install
 	$(BIN)/onething db upgrade
-	$(BIN)/onething demo load
-	$(BIN)/onething serve --host $(HOST) --port $(PORT)
+	ONETHING_DEMO=1 $(BIN)/onething demo load
+	ONETHING_DEMO=1 $(BIN)/onething serve --host $(HOST) --port $(PORT)
 
 # System pieces the tests drive for real: Chromium (Debian's), PostgreSQL (a server or local binaries), axe-core.
 deps: install

@@ -14,11 +14,29 @@ import pytest
 
 from onething.catalog.model import Catalog
 from onething.catalog.service import load_valid_catalog
-from onething.config import REPO_DIR
+from onething.config import REPO_DIR, get_settings
 
 from . import pg
 
 CATALOG_DIR = REPO_DIR / "catalog"
+
+# The suite runs as a deployment does, not as the demo: with a secret key of its own (never the demo's key file
+# in var/), and — because the live servers are plain http on 127.0.0.1, where a client never sends a Secure
+# cookie back — with secure cookies explicitly off. Tests that need the demo registries opt in (``demo_mode``);
+# tests of the production defaults remove these (tests/integration/test_production_defaults.py).
+TEST_SECRET_KEY = "test-only-secret-key-0123456789abcdef-not-for-production"
+os.environ["ONETHING_SECRET_KEY"] = TEST_SECRET_KEY
+os.environ["ONETHING_SECURE_COOKIES"] = "false"
+os.environ.pop("ONETHING_DEMO", None)
+
+
+@pytest.fixture
+def demo_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """ONETHING_DEMO=1 for one test: the demo registries answer for holders without a service."""
+    monkeypatch.setenv("ONETHING_DEMO", "1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

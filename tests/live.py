@@ -48,15 +48,11 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any, *, engine: Engine | None = None, timeout: float = 15.0,
           settings: Settings | None = None) -> Iterator[LiveServer]:
-    """Run ``app`` on 127.0.0.1:<free port> until the block ends; with ``settings``, configured exactly as
-    `onething serve` configures uvicorn for them (forwarded headers, …)."""
+    """Run ``app`` on 127.0.0.1:<free port> until the block ends, configured exactly as `onething serve`
+    configures uvicorn for ``settings`` (default: the environment's) — forwarded headers, no server header."""
     port = free_port()
-    if settings is None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=2)
-    else:
-        config = server_config(app, host="127.0.0.1", port=port, settings=settings, lifespan="on",
-                               timeout_graceful_shutdown=2)
+    config = server_config(app, host="127.0.0.1", port=port, settings=settings or Settings(), lifespan="on",
+                           timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()

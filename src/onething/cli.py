@@ -310,11 +310,27 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _enter_demo_mode() -> None:
+    """``--demo``: the same as ONETHING_DEMO=1 for this process."""
+    import os
+
+    os.environ["ONETHING_DEMO"] = "1"
+    get_settings.cache_clear()
+
+
 @demo_app.command("load")
-def demo_load() -> None:
-    """Publish the shipped catalog and build the demo data through the services."""
+def demo_load(
+    demo: Annotated[bool, typer.Option("--demo", help="the same as ONETHING_DEMO=1")] = False,
+) -> None:
+    """Publish the shipped catalog and build the demo data through the services (demo mode only: the demo
+    accounts share a published password)."""
     from onething.demo import load_demo
 
+    if demo:
+        _enter_demo_mode()
+    if not get_settings().demo:
+        err.print("[red]demo data goes into demo databases only: set ONETHING_DEMO=1 (or pass --demo)[/red]")
+        raise typer.Exit(2)
     for line in load_demo():
         console.print(line)
 
@@ -323,20 +339,35 @@ def demo_load() -> None:
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="a local demo: the same as ONETHING_DEMO=1")] = False,
 ) -> None:
     """Serve the portal, workbench, admin console and API."""
     import uvicorn
 
+    from onething.config import ConfigurationError
     from onething.logging import configure_logging
     from onething.web.app import create_app
     from onething.web.server import server_config
 
+    if demo:
+        _enter_demo_mode()
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
     configure_logging(settings.log_level)
-    console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.Server(server_config(create_app(), host=host, port=port, settings=settings)).run()
+    try:
+        app = create_app()
+    except ConfigurationError as exc:
+        err.print(f"[red]onething will not start: {exc}[/red]")
+        raise typer.Exit(2) from None
+    mode = "  [demo mode: demo registries, no secure cookies]" if settings.demo else ""
+    console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs){mode}")
+    try:
+        config = server_config(app, host=host, port=port, settings=settings)
+    except ValueError as exc:
+        err.print(f"[red]onething will not start: {exc}[/red]")
+        raise typer.Exit(2) from None
+    uvicorn.Server(config).run()
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -34,11 +37,23 @@ def default_var_dir() -> Path:
     return Path.cwd() / "var"
 
 
+# ONETHING_SECRET_KEY keys the pseudonyms of data subjects on the audit chain; a short one can be brute-forced.
+MIN_SECRET_KEY_LENGTH = 32
+DEMO_KEY_FILE = "demo-secret.key"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting the platform cannot run without is missing or unsafe; the message names the variable."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONETHING_", extra="ignore")
 
     database_url: str = ""
     catalog: Path | None = None
+    # Local demo (ONETHING_DEMO, `make run`): the demo registries answer for holders without a service of their
+    # own, a per-checkout random key stands in for ONETHING_SECRET_KEY, cookies work over plain http.
+    demo: bool = False
     secret_key: str = ""
     environment: str = "development"
     log_level: str = "INFO"
@@ -47,7 +62,8 @@ class Settings(BaseSettings):
     # Rate limits (requests per minute per client address).
     sign_in_rate_per_minute: int = 10
     submit_rate_per_minute: int = 30
-    secure_cookies: bool = False
+    # Secure cookies and HSTS: on unless ONETHING_DEMO (a local demo on http://127.0.0.1); set to override.
+    secure_cookies: bool = True
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto `onething serve` believes: comma-separated IPs or CIDRs.
     # Empty (the default): forwarded headers are ignored and the client is the TCP peer.
     trusted_proxies: str = ""
@@ -64,11 +80,41 @@ class Settings(BaseSettings):
     correction_days: int = 10              # holder corrects reported data errors within (working days)
     consent_after_close_days: int = 30     # consent lasts until the application closes + this many days
     provider_timeout_seconds: float = 3.0  # HTTP providers (departments' own services)
-    exchange_providers: dict[str, str] = {}  # resource id → base URL of the holder's service; else built-in
+    # Resource id → base URL of the holder's service. A resource without one is unavailable (the applicant
+    # uploads), or served from the demo registries under ONETHING_DEMO.
+    exchange_providers: dict[str, str] = {}
+    # Resource id → the secret the platform signs its requests to that holder's service with (required).
+    exchange_provider_secrets: dict[str, str] = {}
     # Audit chain and retention (records of use ≥ 3 years; security logs ≥ 6 months).
     audit_checkpoint_every: int = 1000
     audit_retention_years: int = 3
     security_log_retention_days: int = 183
+
+    @model_validator(mode="after")
+    def _secure_unless_demo(self) -> Settings:
+        if "secure_cookies" not in self.model_fields_set:
+            self.secure_cookies = not self.demo
+        return self
+
+    def check_secret_key(self) -> None:
+        """Refuse to run outside the demo without a long enough ONETHING_SECRET_KEY."""
+        how = (f"a random string of at least {MIN_SECRET_KEY_LENGTH} characters, e.g. "
+               "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        if self.secret_key and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(f"ONETHING_SECRET_KEY is too short: set it to {how}")
+        if not self.secret_key and not self.demo:
+            raise ConfigurationError(
+                f"ONETHING_SECRET_KEY is not set: set it to {how} (or ONETHING_DEMO=1 for a local demo)")
+
+    def resolved_secret_key(self) -> str:
+        """ONETHING_SECRET_KEY; in the demo without one, a random key kept in var/ so pseudonyms stay stable.
+
+        Never a constant: a key everyone knows lets anyone recompute a pseudonym from a guessed identifier.
+        """
+        self.check_secret_key()
+        if self.secret_key:
+            return self.secret_key
+        return demo_secret_key(default_var_dir())
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -86,6 +132,25 @@ class Settings(BaseSettings):
 
     def resolved_catalog_dir(self) -> Path:
         return self.catalog if self.catalog is not None else default_catalog_dir()
+
+
+def demo_secret_key(var_dir: Path) -> str:
+    """The demo's random key in ``var_dir``, made on first use: an owner-only file, linked into place
+    atomically so that concurrent first users agree on one key."""
+    path = var_dir / DEMO_KEY_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        draft = var_dir / f".{DEMO_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
+    return path.read_text(encoding="ascii").strip()
 
 
 @lru_cache(maxsize=1)

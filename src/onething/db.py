@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from onething.config import get_settings
@@ -74,6 +75,32 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+UNREACHABLE = "unreachable"
+NOT_MIGRATED = "not migrated"
+READY = "ok"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be used right now (down, unknown, refusing connections,
+    locked) rather than a bug: the web layer answers 503 for these."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_status(engine: Engine) -> str:
+    """``ok``; ``unreachable`` when the server does not answer or the database does not exist; ``not migrated``
+    only when the database answers and has no Alembic revision (run `onething db upgrade`)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            if not inspect(connection).has_table("alembic_version"):
+                return NOT_MIGRATED
+            if connection.execute(text("SELECT version_num FROM alembic_version")).first() is None:
+                return NOT_MIGRATED
+    except SQLAlchemyError:
+        return UNREACHABLE
+    return READY
 
 
 def import_all_tables() -> None:

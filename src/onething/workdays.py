@@ -2,9 +2,12 @@
 
 Legal and promised time limits (法定/承诺时限) are counted in working days: weekends and public holidays are
 out, adjusted working weekends (调休) are in. ``chinese-calendar`` knows the official arrangement for the
-years the State Council has published; the catalog's ``calendar.yaml`` (``Catalog.calendar``) lets an operator
-add holidays and working days and vouch for further years. A date in a year that neither knows raises
-:class:`UnknownCalendarYear` — a time limit is never computed from a guess.
+years the State Council has published. The catalog's ``calendar.yaml`` (``Catalog.calendar``) is an overlay
+on top of it: its ``holidays`` and ``workdays`` override single days, and its ``years`` vouch for years the
+official data does not know (Monday–Friday, minus its holidays, plus its workdays). Declaring a year the
+official data knows changes nothing but the days listed, so an operator entry never erases a 调休 working
+Saturday. A date in a year that neither knows raises :class:`UnknownCalendarYear` — a time limit is never
+computed from a guess.
 
 Counting follows the usual rule for administrative periods: the day on which a period starts is not counted
 (期间开始的当日不计入), so ``add_working_days(friday, 1)`` is the next Monday. Datetimes are turned into dates
@@ -13,6 +16,7 @@ in China Standard Time (UTC+8) before counting, because the legal calendar is a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
 import chinese_calendar
@@ -41,14 +45,31 @@ def china_date(moment: date | datetime) -> date:
     return moment
 
 
-class WorkdayCalendar:
-    """chinese-calendar plus the operator's overrides; immutable once built."""
+# The official source: whether a day is a working day, or None for a year it does not know.
+OfficialCalendar = Callable[[date], bool | None]
 
-    def __init__(self, overrides: CalendarOverrides | None = None) -> None:
+
+def chinese_calendar_official(day: date) -> bool | None:
+    """The State Council's arrangement as chinese-calendar ships it; None for a year it does not know."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
+
+
+class WorkdayCalendar:
+    """The operator's overrides laid over the official calendar; immutable once built.
+
+    ``official`` is injectable so that tests do not depend on which years the installed chinese-calendar knows.
+    """
+
+    def __init__(self, overrides: CalendarOverrides | None = None,
+                 official: OfficialCalendar = chinese_calendar_official) -> None:
         overrides = overrides or CalendarOverrides()
         self._holidays = frozenset(overrides.holidays)
         self._workdays = frozenset(overrides.workdays)
         self._years = frozenset(overrides.years)
+        self._official = official
 
     def is_workday(self, day: date | datetime) -> bool:
         """Whether ``day`` is a working day; raises UnknownCalendarYear outside every known year."""
@@ -57,12 +78,12 @@ class WorkdayCalendar:
             return True
         if day in self._holidays:
             return False
+        official = self._official(day)
+        if official is not None:
+            return official
         if day.year in self._years:
             return day.weekday() < 5
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            raise UnknownCalendarYear(day.year) from None
+        raise UnknownCalendarYear(day.year)
 
     def next_workday(self, day: date | datetime) -> date:
         """``day`` itself when it is a working day, else the first working day after it."""

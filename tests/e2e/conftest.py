@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from onething import db
+from onething.config import get_settings
 from tests.live import LiveServer, serve_catalog
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -24,12 +25,19 @@ PHONE = {"width": 375, "height": 812}
 
 @pytest.fixture(scope="session")
 def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo as a user sees it: ONETHING_DEMO=1, so the demo registries answer for the holders."""
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
     engine = db.make_engine(url)
     db.upgrade(engine)
     engine.dispose()
-    with serve_catalog(url) as server:
-        yield server
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONETHING_DEMO", "1")
+        get_settings.cache_clear()
+        try:
+            with serve_catalog(url) as server:
+                yield server
+        finally:
+            get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

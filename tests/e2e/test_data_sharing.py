@@ -19,6 +19,7 @@ import pytest
 
 from onething import db
 from onething.accounts.demo import create_demo_users, demo_password
+from onething.config import get_settings
 from onething.exchange.demo import load_exchange_demo
 from tests.e2e.a11y import axe_violations
 from tests.e2e.conftest import PHONE
@@ -29,15 +30,22 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo (ONETHING_DEMO=1): the demo registries answer for the holders."""
     url = f"sqlite:///{tmp_path_factory.mktemp('sharing') / 'sharing.sqlite3'}"
     engine = db.make_engine(url)
     db.upgrade(engine)
     engine.dispose()
-    with serve_catalog(url) as server:
-        assert server.engine is not None
-        create_demo_users(server.engine)
-        load_exchange_demo(server.engine)
-        yield server
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONETHING_DEMO", "1")
+        get_settings.cache_clear()
+        try:
+            with serve_catalog(url) as server:
+                assert server.engine is not None
+                create_demo_users(server.engine)
+                load_exchange_demo(server.engine)
+                yield server
+        finally:
+            get_settings.cache_clear()
 
 
 @pytest.fixture

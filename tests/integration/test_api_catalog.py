@@ -199,8 +199,8 @@ def test_healthz_reports_an_unreachable_database(catalog: Catalog) -> None:
     dead = db.make_engine("postgresql+psycopg://nobody@127.0.0.1:9/nowhere?connect_timeout=2")
     with serve(create_app(engine=dead, catalog=catalog)) as server:
         response = httpx.get(f"{server.url}/healthz", timeout=30)
-    assert response.status_code == 503
-    assert response.json()["status"] == "degraded" and response.json()["database"] is False
+    body = assert_problem(response, 503)
+    assert body["type"] == "/problems/database-unavailable" and body["database"] == "unreachable"
 
 
 def test_openapi_and_docs(http: httpx.Client) -> None:

@@ -28,7 +28,11 @@ from tests.case_forms import hidden_inputs, sign_in
 from tests.live import LiveServer
 
 from .test_api_catalog import assert_problem
+from .test_exchange_providers import SANDBOX_SECRET as SECRET
 from .test_exchange_providers import sandbox
+
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
 
 APPLY = "/things/after-death/apply"
 EXEMPT = {"applicant_id_card", "death_certificate", "household_register_book", "kinship_proof",
@@ -228,6 +232,7 @@ def test_holder_down_degrades(demo: LiveServer, zhangsan: httpx.Client, tmp_path
         process.terminate()
         process.wait(timeout=10)
         monkeypatch.setenv("ONETHING_EXCHANGE_PROVIDERS", json.dumps({"medical_death_certificate": url}))
+        monkeypatch.setenv("ONETHING_EXCHANGE_PROVIDER_SECRETS", json.dumps({"medical_death_certificate": SECRET}))
         monkeypatch.setenv("ONETHING_PROVIDER_TIMEOUT_SECONDS", "1")
         get_settings.cache_clear()
         try:
@@ -239,6 +244,7 @@ def test_holder_down_degrades(demo: LiveServer, zhangsan: httpx.Client, tmp_path
             app_id = _submit_page(zhangsan, _posted(page, death_date="2026-11-18", death_place="示例医院"))
         finally:
             monkeypatch.delenv("ONETHING_EXCHANGE_PROVIDERS")
+            monkeypatch.delenv("ONETHING_EXCHANGE_PROVIDER_SECRETS")
             monkeypatch.delenv("ONETHING_PROVIDER_TIMEOUT_SECONDS")
             get_settings.cache_clear()
     token = _bearer(demo, "zhangsan")

@@ -45,6 +45,9 @@ from .exchange_support import (
     small_catalog,
 )
 
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
+
 PEOPLE = {"subject": SUBJECT, "stranger": STRANGER}  # user name → resident ID; the applicant actor is "subject"
 STATES = ("granted", "revoked", "expired")
 CONSENTS = (None, *itertools.product(PEOPLE, STATES))  # None, or (whose consent, its state)

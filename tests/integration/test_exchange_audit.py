@@ -33,6 +33,9 @@ from .exchange_support import (
     small_catalog,
 )
 
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
+
 
 def _verify(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ONETHING_DATABASE_URL": database_url}

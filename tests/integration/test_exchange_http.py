@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.db import session_scope
@@ -13,6 +14,9 @@ from onething.exchange.providers import file_record
 from tests.live import LiveServer
 
 from .test_api_catalog import assert_problem
+
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
 
 ZHANGSAN = "110101199003070011"
 FATHER = "110101195806150033"

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ from onething.audit.tables import AuditEntry
 from onething.catalog.model import Sharing
 from onething.catalog.store import publish
 from onething.db import session_scope
+from onething.delivery.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request, timestamp_of
 from onething.exchange import service
 from onething.exchange.errors import ConsentRequired, ProviderUnavailable
 from onething.exchange.providers import HttpProvider, Providers
@@ -45,16 +46,23 @@ from .exchange_support import (
     small_catalog,
 )
 
+# The exchange's holders are the demo registries here (holders without a service of their own).
+pytestmark = pytest.mark.usefixtures("demo_mode")
+
 REMOTE = resource_id(Sharing.unconditional, False)
+SANDBOX_SECRET = "sandbox-shared-secret-for-tests-only"
 
 
 @contextmanager
-def sandbox(tmp_path: Path, resource: str, records: dict) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def sandbox(tmp_path: Path, resource: str, records: dict,
+            secret: str = SANDBOX_SECRET) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`onething sandbox-provider` in a subprocess, verifying queries signed with ``secret``."""
     data = tmp_path / "records.json"
     data.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "onething", "sandbox-provider", "--port", str(port),
                                 "--resource", resource, "--data", str(data)],
+                               env={**os.environ, "ONETHING_PROVIDER_SECRET": secret},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,7 +97,7 @@ def test_http_provider_then_holder_down(database_url: str, tmp_path: Path) -> No
                    purpose=procedure_id(GRANTED), application_ref="app-1", consent_id=None, now=NOW)
     records = {SUBJECT: {"person_name": "张三（部门系统）", "person_id": SUBJECT}}
     with sandbox(tmp_path, REMOTE, records) as (url, process):
-        providers = Providers(urls={REMOTE: url}, timeout=2)
+        providers = Providers(urls={REMOTE: url}, secrets={REMOTE: SANDBOX_SECRET}, timeout=2, demo=True)
         served = service.checked_fetch(engine, catalog, staff, providers=providers, **request)
         assert served.values == {"person_name": "张三（部门系统）"}  # from the holder's system, not the registry
         missing = service.checked_fetch(engine, catalog, staff, providers=providers,
@@ -124,11 +132,69 @@ def test_http_provider_times_out() -> None:
     with socket.socket() as listener:  # accepts connections, never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen(5)
-        provider = HttpProvider(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=0.3)
+        provider = HttpProvider(f"http://127.0.0.1:{listener.getsockname()[1]}", SANDBOX_SECRET, timeout=0.3)
         started = time.monotonic()
         with pytest.raises(ProviderUnavailable):
             provider.fetch(catalog.resources[REMOTE], SUBJECT, ["person_name"])
         assert time.monotonic() - started < 3
+
+
+def test_sandbox_provider_answers_signed_queries_only(tmp_path: Path) -> None:
+    catalog = small_catalog()
+    remote = catalog.resources[REMOTE]
+    records = {SUBJECT: {"person_name": "张三（部门系统）", "person_id": SUBJECT}}
+    now = datetime.now(UTC)  # the sandbox checks signatures against its own clock, as a real holder would
+    with sandbox(tmp_path, REMOTE, records) as (url, _process):
+        assert HttpProvider(url, SANDBOX_SECRET).fetch(remote, SUBJECT, ["person_name"]) == {
+            "person_name": "张三（部门系统）"}
+        refusals = {
+            "wrong secret": HttpProvider(url, "not-the-holder-secret"),
+            "ten minutes old": HttpProvider(url, SANDBOX_SECRET, clock=lambda: now - timedelta(minutes=10)),
+            "ten minutes ahead": HttpProvider(url, SANDBOX_SECRET, clock=lambda: now + timedelta(minutes=10)),
+        }
+        for provider in refusals.values():
+            with pytest.raises(ProviderUnavailable, match="HTTP 401"):
+                provider.fetch(remote, SUBJECT, ["person_name"])
+
+        path = f"/resources/{REMOTE}/query"
+        body = json.dumps({"subject": SUBJECT, "fields": ["person_name"]}).encode()
+        timestamp = timestamp_of(datetime.now(UTC))
+        unsigned = httpx.post(url + path, content=body, headers={"Content-Type": "application/json"})
+        assert unsigned.status_code == 401 and "张三" not in unsigned.text
+        # A signature for another path (another resource of the same holder) or another body does not carry over.
+        elsewhere = sign_request(SANDBOX_SECRET, timestamp, "POST", "/resources/other/query", body)
+        other_body = sign_request(SANDBOX_SECRET, timestamp, "POST", path, body.replace(b"person_name", b"person_id"))
+        for signature in (elsewhere, other_body, "sha256=" + "0" * 64, ""):
+            answer = httpx.post(url + path, content=body, headers={HEADER_TIMESTAMP: timestamp,
+                                                                   HEADER_SIGNATURE: signature})
+            assert answer.status_code == 401 and "张三" not in answer.text
+        good = sign_request(SANDBOX_SECRET, timestamp, "POST", path, body)
+        answer = httpx.post(url + path, content=body, headers={HEADER_TIMESTAMP: timestamp, HEADER_SIGNATURE: good})
+        assert answer.status_code == 200 and answer.json()["values"] == {"person_name": "张三（部门系统）"}
+
+
+def test_http_provider_without_a_secret_sends_nothing() -> None:
+    catalog = small_catalog()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        listener.settimeout(0.5)
+        provider = Providers(urls={REMOTE: f"http://127.0.0.1:{listener.getsockname()[1]}"}, demo=True)
+        with pytest.raises(ProviderUnavailable, match="ONETHING_EXCHANGE_PROVIDER_SECRETS"):
+            provider.for_resource(None, catalog.resources[REMOTE]).fetch(  # type: ignore[arg-type]
+                catalog.resources[REMOTE], SUBJECT, ["person_name"])
+        with pytest.raises(TimeoutError):
+            listener.accept()  # the subject never left the platform
+
+
+def test_sandbox_provider_will_not_start_without_a_secret(tmp_path: Path) -> None:
+    data = tmp_path / "records.json"
+    data.write_text("{}", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ONETHING_PROVIDER_SECRET"}
+    started = subprocess.run([sys.executable, "-m", "onething", "sandbox-provider", "--port", str(free_port()),
+                              "--resource", REMOTE, "--data", str(data)], capture_output=True, text=True,
+                             timeout=60, env=env, check=False)
+    assert started.returncode == 2 and "ONETHING_PROVIDER_SECRET" in started.stderr
 
 
 def test_consent_expires_and_closes_with_the_application(database_url: str) -> None:

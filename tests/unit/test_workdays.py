@@ -14,9 +14,16 @@ from onething.workdays import (
     WorkdayCalendar,
     add_working_days,
     china_date,
+    chinese_calendar_official,
     is_workday,
     working_days_between,
 )
+
+
+def official_2026_only(day: date) -> bool | None:
+    """An official source that knows 2026 (as every chinese-calendar release since 2025 does) and nothing else,
+    so that what is "unknown" does not depend on the installed release."""
+    return chinese_calendar_official(day) if day.year == 2026 else None
 
 
 def test_weekend_and_weekday() -> None:
@@ -67,22 +74,44 @@ def test_working_days_between() -> None:
 
 
 def test_unknown_year_is_an_error_not_a_guess() -> None:
+    cal = WorkdayCalendar(official=official_2026_only)
     with pytest.raises(UnknownCalendarYear) as info:
-        add_working_days(date(2026, 12, 30), 5)
+        cal.add_working_days(date(2026, 12, 30), 5)
     assert info.value.year == 2027
-    with pytest.raises(UnknownCalendarYear):
-        is_workday(date(2030, 5, 6))
+    # The default (installed chinese-calendar, no operator years) knows nothing of 2100 by construction.
+    with pytest.raises(UnknownCalendarYear) as info:
+        is_workday(date(2100, 5, 6))
+    assert info.value.year == 2100
 
 
 def test_operator_years_extend_the_calendar() -> None:
     overrides = CalendarOverrides(years=(2027,), holidays=(date(2027, 1, 1),), workdays=(date(2027, 1, 9),))
-    cal = WorkdayCalendar(overrides)
+    cal = WorkdayCalendar(overrides, official=official_2026_only)
     assert not cal.is_workday(date(2027, 1, 1))      # Friday, declared a holiday
     assert cal.is_workday(date(2027, 1, 9))          # Saturday, declared worked
     assert not cal.is_workday(date(2027, 1, 10))     # plain Sunday
+    assert cal.is_workday(date(2027, 1, 11))         # plain Monday
     assert cal.add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 4)
     with pytest.raises(UnknownCalendarYear):
         cal.is_workday(date(2028, 1, 3))
+
+
+def test_declaring_an_official_year_keeps_its_adjusted_days() -> None:
+    # An operator year is an overlay: declaring 2026 must not turn the 调休 Saturday into a day off, nor the
+    # National Day week into working days.
+    cal = WorkdayCalendar(CalendarOverrides(years=(2026,)), official=official_2026_only)
+    assert cal.is_workday(date(2026, 10, 10))
+    assert not cal.is_workday(date(2026, 10, 1))
+    assert cal.add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
+
+
+def test_operator_extra_holiday_applies_on_top_of_the_official_year() -> None:
+    overrides = CalendarOverrides(years=(2026,), holidays=(date(2026, 10, 10), date(2026, 3, 4)))
+    cal = WorkdayCalendar(overrides, official=official_2026_only)
+    assert not cal.is_workday(date(2026, 10, 10))    # the operator's word beats the official 调休
+    assert not cal.is_workday(date(2026, 3, 4))      # a Wednesday made a holiday
+    assert cal.is_workday(date(2026, 3, 5))          # the official data still decides the rest
+    assert cal.add_working_days(date(2026, 10, 9), 1) == date(2026, 10, 12)
 
 
 def test_operator_overrides_known_years() -> None:

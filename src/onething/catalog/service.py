@@ -84,27 +84,51 @@ def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
     }
 
 
+UNPUBLISHED = "unpublished"
+
+
+def folder_label(catalog: Catalog) -> str:
+    """The label of a catalog served straight from a folder: its content hash, never the folder's path (the
+    label is stored as each application's catalog version; a hash names the content, and finds the version
+    once that content is published — ``onething catalog diff <hash> latest``)."""
+    from onething.catalog.store import canonical_content, content_hash
+
+    return f"{UNPUBLISHED} {content_hash(canonical_content(catalog))[:16]}"
+
+
 def active_catalog(engine: Engine | None = None) -> tuple[str, Catalog]:
     """The catalog the platform serves: the latest published version, else the configured folder.
 
-    Returns a label saying where it came from (``version 3`` or the folder path).
+    Returns a label saying which (``version 3``, or ``unpublished <content hash>`` for the folder). A schema
+    not upgraded yet serves the folder; so does a database that does not answer (logged as such: the app
+    answers 503 until it does).
     """
+    import logging
+
+    from sqlalchemy import inspect
     from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.orm import Session
 
     from onething.catalog.store import latest_catalog
+    from onething.catalog.tables import CatalogVersion
     from onething.config import get_settings
-    from onething.db import session_scope
+    from onething.db import get_engine
 
+    engine = engine or get_engine()
+    latest = None
     try:
-        with session_scope(engine) as session:
-            latest = latest_catalog(session)
+        with engine.connect() as connection:
+            if inspect(connection).has_table(CatalogVersion.__tablename__):
+                with Session(bind=connection) as session:
+                    latest = latest_catalog(session)
     except (OperationalError, ProgrammingError):
-        latest = None  # schema not upgraded yet: serve the folder
+        logging.getLogger("onething.catalog").warning(
+            "database unavailable: serving the catalog folder until restart", exc_info=True)
     if latest is not None:
         version_id, catalog = latest
         return f"version {version_id}", catalog
-    root = get_settings().resolved_catalog_dir()
-    return str(root), load_valid_catalog(root)
+    catalog = load_valid_catalog(get_settings().resolved_catalog_dir())
+    return folder_label(catalog), catalog
 
 
 def publish_catalog(

@@ -112,13 +112,24 @@ def sandbox_provider(
     port: Annotated[int, typer.Option("--port", help="port to listen on")],
     resource: Annotated[str, typer.Option("--resource", help="the data resource served, e.g. household_registration")],
     data: Annotated[Path, typer.Option("--data", help="JSON or SQLite file of records by subject")],
+    secret: Annotated[str, typer.Option(
+        "--secret", envvar="ONETHING_PROVIDER_SECRET",
+        help="the secret the platform signs queries with (its ONETHING_EXCHANGE_PROVIDER_SECRETS entry); "
+             "prefer the environment variable, which stays out of the process list")] = "",
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
 ) -> None:
-    """Serve one data resource like a holder's own system (HttpProvider protocol) until interrupted."""
+    """Serve one data resource like a holder's own system (HttpProvider protocol) until interrupted.
+
+    Queries must be signed with the shared secret; unsigned, wrongly signed or stale ones get 401.
+    """
     from onething.exchange.sandbox import SandboxServer, load_records
 
+    if not secret:
+        typer.echo("error: set ONETHING_PROVIDER_SECRET (or --secret): the sandbox answers signed queries only",
+                   err=True)
+        raise typer.Exit(2)
     records = load_records(data)
-    server = SandboxServer(port, resource, records, host=host)
+    server = SandboxServer(port, resource, records, secret=secret, host=host)
     typer.echo(f"sandbox provider for {resource} ({len(records)} records) on {server.url}", err=True)
     try:
         server.serve_forever()

@@ -3,6 +3,10 @@
 The timestamp is Unix seconds, sent in ``X-Onething-Timestamp``; signing it with the body lets a receiver
 refuse replays older than its tolerance. Receivers need only the standard library to verify (see
 docs/department-integration.md); this module is what the platform and the sandbox department use.
+
+The platform's requests to data holders' services (exchange ``HttpProvider``) use the same scheme and headers,
+with the request line in front of the body (``sign_request``): ``timestamp + "." + METHOD + " " + path + "\n" +
+body``, so that a signed query for one resource cannot be replayed against another (docs/exchange.md).
 """
 
 from __future__ import annotations
@@ -43,3 +47,19 @@ def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, n
     if abs(now - sent) > tolerance:
         return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature.strip())
+
+
+def request_message(method: str, path: str, body: bytes) -> bytes:
+    """What a signed request covers besides its timestamp: the request line (method and path) and the body."""
+    return f"{method.upper()} {path}\n".encode() + body
+
+
+def sign_request(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """The ``X-Onething-Signature`` of an outbound request to a data holder's service."""
+    return sign(secret, timestamp, request_message(method, path, body))
+
+
+def verify_request(secret: str, timestamp: str, method: str, path: str, body: bytes, signature: str,
+                   now: datetime, tolerance: timedelta = timedelta(minutes=5)) -> bool:
+    """``verify_signature`` for a signed request: the same secret, tolerance and constant-time compare."""
+    return verify_signature(secret, timestamp, request_message(method, path, body), signature, now, tolerance)

@@ -70,7 +70,7 @@ def subject_ref(session: Session, subject: str) -> str:
     user_id = session.scalar(select(User.id).where(or_(User.id_number == subject, User.uscc == subject)))
     if user_id is not None:
         return f"user:{user_id}"
-    key = (_settings().secret_key or "onething-pseudonym").encode()
+    key = _settings().resolved_secret_key().encode()  # never a public constant (ONETHING_SECRET_KEY, or the demo's)
     return "key:" + hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()[:40]
 
 

@@ -9,7 +9,9 @@ Data files:
 
 Protocol: ``POST /resources/<resource>/query`` with ``{"subject": ..., "fields": [...]}`` → ``200
 {"resource": ..., "values": {...}}`` or ``404``; ``GET /healthz`` → ``200``. Nothing is logged that names a
-subject.
+subject. Every query must carry the platform's signature (``X-Onething-Timestamp``, ``X-Onething-Signature``,
+``onething.delivery.signing.sign_request`` with the shared secret); a query unsigned, wrongly signed or signed
+more than five minutes away from now is answered ``401`` before anything is looked up.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from onething.delivery.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request
 
 MAX_BODY = 64 * 1024
 
@@ -40,10 +45,14 @@ def load_records(path: Path) -> dict[str, dict[str, Any]]:
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, resource: str, records: Mapping[str, Mapping[str, Any]],
-                 host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, resource: str, records: Mapping[str, Mapping[str, Any]], *, secret: str,
+                 host: str = "127.0.0.1", clock: Callable[[], datetime] | None = None) -> None:
+        if not secret:
+            raise ValueError("a sandbox provider needs the secret the platform signs its queries with")
         self.resource = resource
         self.records = {key: dict(value) for key, value in records.items()}
+        self.secret = secret
+        self.clock = clock or (lambda: datetime.now(UTC))
         super().__init__((host, port), _Handler)
 
     @property
@@ -88,8 +97,15 @@ class _Handler(BaseHTTPRequestHandler):
         if length <= 0 or length > MAX_BODY:
             self._send(400, {"error": "body required (JSON, at most 64 KiB)"})
             return
+        raw = self.rfile.read(length)
+        timestamp = self.headers.get(HEADER_TIMESTAMP) or ""
+        signature = self.headers.get(HEADER_SIGNATURE) or ""
+        if not verify_request(self.server.secret, timestamp, "POST", self.path, raw, signature,
+                              self.server.clock()):
+            self._send(401, {"error": "missing, wrong or expired signature"})
+            return
         try:
-            body = json.loads(self.rfile.read(length))
+            body = json.loads(raw)
             subject = str(body["subject"])
             fields = [str(f) for f in body.get("fields") or []]
         except (ValueError, KeyError, TypeError):

@@ -42,11 +42,13 @@ SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
     """Build the app for ``engine`` (default: the configured database) serving ``catalog``.
 
-    Without a catalog it serves the latest published version, else the configured catalog folder.
+    Without a catalog it serves the latest published version, else the configured catalog folder. Refuses
+    (``ConfigurationError``) to build outside the demo without ONETHING_SECRET_KEY.
     """
     from onething.db import get_engine
 
     settings = get_settings()
+    settings.check_secret_key()
     engine = engine or get_engine()
     if catalog is None:
         label, catalog = active_catalog(engine)

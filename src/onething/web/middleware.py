@@ -19,8 +19,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onething.db import is_unavailable
 from onething.logging import request_id
-from onething.web.problems import internal_error
+from onething.web.problems import database_unavailable, internal_error
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is echoed only when it is short and plain, so it cannot inject into logs or headers.
@@ -113,11 +114,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             error_logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if response_started:
                 raise  # too late for a clean answer; the server closes the connection
-            response = internal_error(Request(scope))
+            # A database that does not answer (reached outside the routers, e.g. in a middleware) is a 503.
+            response = database_unavailable(Request(scope)) if is_unavailable(exc) else internal_error(Request(scope))
             await response(scope, receive, send_with_id)
         finally:
             elapsed = round((time.perf_counter() - started) * 1000, 1)

@@ -58,13 +58,17 @@ class ProblemDocument(BaseModel):
     request_id: str | None = None
 
 
+_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors", "request_id"})
+
+
 class Problem(Exception):
     """An error to answer with a problem document. ``type_`` is a URI reference naming the kind of problem."""
 
     def __init__(self, status: int, title: str | None = None, detail: str | None = None, *,
                  type_: str = "about:blank", errors: Iterable[tuple[str, str]] = (),
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, extensions: dict[str, Any] | None = None) -> None:
         self.status = status
+        self.extensions = extensions or {}  # RFC 9457 extension members
         self.title = title or _title(status)
         self.detail = detail
         self.type = type_
@@ -77,6 +81,7 @@ class Problem(Exception):
             "type": self.type, "title": self.title, "status": self.status, "detail": self.detail,
             "instance": instance,
             "errors": [{"field": field, "message": message} for field, message in self.errors],
+            **{k: v for k, v in self.extensions.items() if k not in _MEMBERS},
         }
         rid = request_id.get()
         if rid != "-":
@@ -160,7 +165,31 @@ def internal_error(request: Request) -> Response:
                                              type_="/problems/internal"))
 
 
+DATABASE_RETRY_AFTER = "5"
+
+
+def database_unavailable_problem(extensions: dict[str, Any] | None = None) -> Problem:
+    return Problem(503, detail="数据库暂时无法连接，请稍后重试。", type_="/problems/database-unavailable",
+                   headers={"Retry-After": DATABASE_RETRY_AFTER}, extensions=extensions)
+
+
+def database_unavailable(request: Request) -> Response:
+    """The answer when the database does not answer: 503, never a 500 nor "not migrated"."""
+    return problem_response(request, database_unavailable_problem())
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    # One line per request, not a traceback: an outage would otherwise flood the log.
+    first_line = str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, first_line)
+    return database_unavailable(request)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(OperationalError, _on_database_error)
+    app.add_exception_handler(InterfaceError, _on_database_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -35,5 +35,6 @@ def server_config(app: Any, *, host: str, port: int, settings: Settings, **optio
     """The uvicorn configuration of `onething serve` for ``app``; ``options`` pass through (tests: lifespan …)."""
     proxies = trusted_proxies(settings)
     # An empty list, not None: None would let uvicorn fall back to $FORWARDED_ALLOW_IPS or 127.0.0.1.
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+    # Our own logging, and no ``server: uvicorn`` header telling a scanner what to try.
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
                           proxy_headers=bool(proxies), forwarded_allow_ips=proxies, **options)
