@@ -101,6 +101,9 @@ def test_lone_surrogates_and_nul_in_json_strings_are_400(actors: Actors) -> None
                                     headers={**actors["acme"], "Content-Type": "application/json"})
         body = assert_problem(response, 400)
         assert body["type"] == "/problems/invalid-text" and body["errors"][0]["field"] == "body"
+    untyped = actors.http.post("/api/v1/me/corrections", content=_correction(r'"\ud800"'), headers=actors["acme"])
+    assert untyped.request.headers.get("content-type") is None  # FastAPI parses an untyped body as JSON
+    assert_problem(untyped, 400)
     keyed = actors.http.post("/api/v1/things/open-restaurant/plan", content=b'{"answers": {"\\udfff": 1}}',
                              headers={"Content-Type": "application/json"})
     assert_problem(keyed, 400)

@@ -193,8 +193,10 @@ class InputLimitsMiddleware:
             await self._refuse(scope, receive, send, too_large(limit))
             return
 
-        if content_type in {"application/json", "application/x-www-form-urlencoded"} or content_type.endswith("+json"):
-            # Small bodies that the routers parse whole anyway: read them here (bounded), check the text once.
+        # Small bodies that the routers parse whole anyway are read here (bounded) and their text checked once.
+        # FastAPI parses a body without a Content-Type as JSON, so that one is checked as JSON too.
+        if content_type in {"", "application/json", "application/x-www-form-urlencoded"} \
+                or content_type.endswith("+json"):
             try:
                 body = await _read_bounded(receive, limit)
             except BodyTooLarge:
