@@ -74,3 +74,23 @@ def test_supplement_checks_only_the_asked_fields_and_requires_them() -> None:
 
 def test_form_must_be_an_object() -> None:
     assert validate_form(FIELDS, ["x"])[1] == [("form", "应为对象（字段 → 值）")]  # type: ignore[arg-type]
+
+
+def test_number_fields_keep_to_their_catalog_bounds() -> None:
+    bounded = [field("seats", "int", min=1, max=500), field("capital", "money", min=0, max=1000)]
+    values, errors = validate_form(bounded, {"seats": 500, "capital": "1000.00"})
+    assert errors == [] and values == {"seats": 500, "capital": "1000.00"}
+    _, errors = validate_form(bounded, {"seats": 501, "capital": "1000.01"})
+    assert errors == [("form.seats", "seats：不能大于 500"), ("form.capital", "capital：不能大于 1000")]
+    _, errors = validate_form(bounded, {"seats": 0, "capital": 5})
+    assert errors == [("form.seats", "seats：不能小于 1")]
+
+
+def test_int_fields_without_declared_bounds_are_still_bounded() -> None:
+    _, errors = validate_form([field("seats", "int")], {"seats": 2**64})
+    assert errors == [("form.seats", "seats：不能大于 1000000000000")]
+
+
+def test_text_with_nul_is_refused() -> None:
+    _, errors = validate_form([field("name", "text")], {"name": "a\x00b"})
+    assert errors == [("form.name", "name：不能包含 NUL 字符")]

@@ -57,7 +57,7 @@ def test_many_problems_reported_in_one_run_with_lines(mini: Path) -> None:
     fields = mini / "fields.yaml"
     _replace(samr, "department: samr\n    legal_days: 10", "department: tax\n    legal_days: 10")
     _replace(other, "promised_days: 7", "promised_days: -2")
-    _replace(fields, "type: int}", "type: integer}")
+    _replace(fields, "type: int,", "type: integer,")
     _replace(thing, 'when: "area > 100"', 'when: "area >"')
     _replace(thing, "when: 'sign != \"none\"'", "when: 'colour == \"red\"'")
     _replace(thing, "{id: licence, when: \"!has_licence\"}",
@@ -74,6 +74,20 @@ def test_many_problems_reported_in_one_run_with_lines(mini: Path) -> None:
     assert "cycle in `after`" in text
     # Every error is addressed as path:line:col.
     assert all(re.match(r"^[^:]+:\d+:\d+: ", line) for line in errors)
+
+
+def test_number_fields_need_min_and_max_with_min_not_above_max(mini: Path) -> None:
+    fields = mini / "fields.yaml"
+    _replace(fields, "type: int, min: 0, max: 100000}", "type: int, min: 0}")
+    _replace(fields, "{id: sign_text, label: 招牌文字, type: text}",
+             "{id: sign_text, label: 招牌文字, type: text, max: 5}\n"
+             "  - {id: fee, label: 费用, type: money, min: 10, max: 9}")
+    text = "\n".join(_errors(mini))
+    assert re.search(rf"fields.yaml:{_line_of(fields, 'id: seat_count')}:\d+: number field seat_count \(int\) "
+                     r"needs `max`", text)
+    assert re.search(rf"fields.yaml:{_line_of(fields, 'id: fee')}:\d+: field fee: min 10 is greater than max 9", text)
+    assert re.search(rf"fields.yaml:{_line_of(fields, 'id: sign_text')}:\d+: `max` applies only to int and money",
+                     text)
 
 
 def test_yaml_syntax_error_is_located(mini: Path) -> None:

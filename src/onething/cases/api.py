@@ -4,11 +4,13 @@ from onething.cases.deadlines import due_soon, overdue
 from onething.cases.errors import (
     CaseError,
     Conflict,
+    DailyUploadQuotaExceeded,
     Invalid,
     PreconditionFailed,
     PreconditionRequired,
     TooLarge,
     UnsupportedType,
+    UploadQuotaExceeded,
 )
 from onething.cases.files import attach_file
 from onething.cases.model import ApplicationStatus, DecisionKind, InvalidTransition, TaskStatus
@@ -38,6 +40,7 @@ __all__ = [
     "CaseError",
     "Conflict",
     "ConsentOffer",
+    "DailyUploadQuotaExceeded",
     "Decision",
     "DecisionKind",
     "Invalid",
@@ -49,6 +52,7 @@ __all__ = [
     "TaskStatus",
     "TooLarge",
     "UnsupportedType",
+    "UploadQuotaExceeded",
     "answer_rectification",
     "answer_supplement",
     "attach_file",

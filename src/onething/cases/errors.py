@@ -35,5 +35,13 @@ class TooLarge(CaseError):
     """An upload beyond the size limit (→ 413)."""
 
 
+class UploadQuotaExceeded(CaseError):
+    """An upload past the files an application may hold, in count or in bytes (→ 409)."""
+
+
+class DailyUploadQuotaExceeded(CaseError):
+    """An upload past what one applicant may upload in 24 hours, in count or in bytes (→ 429)."""
+
+
 class UnsupportedType(CaseError):
     """An upload of a content type that is not accepted (→ 415)."""

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
-from onething.cases.errors import Conflict, Invalid, TooLarge, UnsupportedType
+from onething.cases.errors import (
+    Conflict,
+    DailyUploadQuotaExceeded,
+    Invalid,
+    TooLarge,
+    UnsupportedType,
+    UploadQuotaExceeded,
+)
 from onething.cases.events import Changes
 from onething.cases.model import APPLICATION_ACTIVE, ApplicationStatus
-from onething.cases.settings import get_case_settings
+from onething.cases.settings import CaseSettings, get_case_settings
 from onething.cases.tables import ApplicationRow, FileRow
 from onething.cases.views import file_view
 from onething.db import session_scope
@@ -34,6 +42,33 @@ def _clean_filename(filename: str) -> str:
     return name[:MAX_FILENAME] or "upload"
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+def _check_quotas(session: Session, settings: CaseSettings, actor: Actor, application_id: str, size: int,
+                  now: datetime) -> None:
+    """Per application (count, bytes) and per applicant over the last 24 hours (count, bytes)."""
+    count, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(FileRow.size), 0))
+        .where(FileRow.application_id == application_id)).one()
+    if count + 1 > settings.upload_max_files_per_application:
+        raise UploadQuotaExceeded(f"每件申请最多上传 {settings.upload_max_files_per_application} 个文件，"
+                                  f"本申请已上传 {count} 个")
+    if total + size > settings.upload_max_bytes_per_application:
+        raise UploadQuotaExceeded(f"每件申请的文件合计不超过 {_mib(settings.upload_max_bytes_per_application)}，"
+                                  f"本申请已上传 {_mib(total)}")
+    day_count, day_total = session.execute(
+        select(func.count(), func.coalesce(func.sum(FileRow.size), 0))
+        .where(FileRow.uploaded_by == actor.user_id, FileRow.uploaded_at > now - timedelta(days=1))).one()
+    if day_count + 1 > settings.upload_max_files_per_day:
+        raise DailyUploadQuotaExceeded(f"每人 24 小时内最多上传 {settings.upload_max_files_per_day} 个文件，"
+                                       "请明天再试")
+    if day_total + size > settings.upload_max_bytes_per_day:
+        raise DailyUploadQuotaExceeded(f"每人 24 小时内上传的文件合计不超过 "
+                                       f"{_mib(settings.upload_max_bytes_per_day)}，请明天再试")
+
+
 def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: str, filename: str,
                 content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
     """Store one uploaded file for a material of the applicant's own application (上传材料)."""
@@ -49,8 +84,10 @@ def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: 
     if not data.startswith(MAGIC.get(declared, (b"",))):
         raise UnsupportedType(f"文件内容与声明的类型 {declared} 不符")
     with session_scope(engine) as session:
+        # Locked (PostgreSQL) so that two uploads at once cannot both pass the application's quota.
         app = session.scalar(select(ApplicationRow).where(ApplicationRow.id == application_id,
-                                                          ApplicationRow.applicant_id == actor.user_id))
+                                                          ApplicationRow.applicant_id == actor.user_id)
+                             .with_for_update())
         if app is None:
             raise NotFound("application", application_id)
         if ApplicationStatus(app.status) not in APPLICATION_ACTIVE:
@@ -58,6 +95,7 @@ def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: 
         materials = {m["id"] for m in app.plan.get("materials", [])}
         if material not in materials:
             raise Invalid([("material", f"不是本申请的材料：{material}")])
+        _check_quotas(session, settings, actor, app.id, len(data), now)
         row = FileRow(
             id=str(uuid.uuid4()), application_id=app.id, material=material, filename=_clean_filename(filename),
             content_type=declared, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=data,

@@ -17,6 +17,11 @@ class CaseSettings(BaseSettings):
     # Uploaded materials (申请材料附件).
     upload_max_bytes: int = 10 * 1024 * 1024
     upload_content_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png", "application/ofd")
+    # What one application may hold, and what one applicant may upload in any 24 hours (all applications).
+    upload_max_files_per_application: int = 50
+    upload_max_bytes_per_application: int = 100 * 1024 * 1024
+    upload_max_files_per_day: int = 200
+    upload_max_bytes_per_day: int = 500 * 1024 * 1024
     # Working days a department has to answer a rectification opened by a bad rating (整改时限; *check*).
     rectification_days: int = 5
     # Ratings at or below this score open a rectification (不满意 = 2, 非常不满意 = 1).

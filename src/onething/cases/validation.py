@@ -20,6 +20,8 @@ PHONE = re.compile(r"^1[3-9]\d{9}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_TEXT = 2000
 MAX_MONEY = Decimal("1e12")
+# The bound of an int field whose definition names none (a plan stored before fields carried min/max).
+MAX_INT = 10**12
 
 
 class _Bad(ValueError):
@@ -29,6 +31,8 @@ class _Bad(ValueError):
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise _Bad("应为文本")
+    if "\x00" in value:
+        raise _Bad("不能包含 NUL 字符")
     text = value.strip()
     if len(text) > MAX_TEXT:
         raise _Bad(f"不超过 {MAX_TEXT} 个字符")
@@ -46,6 +50,8 @@ def _int(value: Any) -> int:
         raise _Bad("应为整数")
     if number < 0:
         raise _Bad("不能为负数")
+    if number > MAX_INT:
+        raise _Bad(f"不能大于 {MAX_INT}")
     return number
 
 
@@ -102,6 +108,17 @@ _CHECKS = {
 }
 
 
+def _within(field: FormField, value: Any) -> None:
+    """A number field's catalog bounds (min/max, inclusive); money compares as a decimal amount."""
+    if field.type not in {"int", "money"}:
+        return
+    number = Decimal(value) if isinstance(value, str) else value
+    if field.min is not None and number < field.min:
+        raise _Bad(f"不能小于 {field.min}")
+    if field.max is not None and number > field.max:
+        raise _Bad(f"不能大于 {field.max}")
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -115,7 +132,9 @@ def check_value(field: FormField, value: Any) -> Any:
         allowed = "、".join(f"{c.value}（{c.label}）" for c in field.choices)
         raise _Bad(f"应为以下之一：{allowed}")
     check = _CHECKS.get(field.type, _text)
-    return check(value)
+    normalised = check(value)
+    _within(field, normalised)
+    return normalised
 
 
 def validate_form(fields: Iterable[FormField], form: Mapping[str, Any], *, only: Iterable[str] | None = None,

@@ -93,12 +93,19 @@ class FieldDef(Sourced):
     type: FieldType
     choices: tuple[Choice, ...] = ()
     help: str | None = None
+    # Bounds of a number field (int, money), inclusive; money bounds are in whole yuan. Required for numbers
+    # (the validator says so), so no form accepts an unbounded number.
+    min: int | None = None
+    max: int | None = None
 
     @model_validator(mode="after")
     def _choices_for_choice(self) -> FieldDef:
         if self.type is FieldType.choice and not self.choices:
             raise ValueError("a field of type choice needs `choices`")
         return self
+
+
+NUMBER_FIELD_TYPES = frozenset({FieldType.int, FieldType.money})
 
 
 class Material(Sourced):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from onething.catalog.conditions import ConditionError, compile_condition
 from onething.catalog.errors import Problem
 from onething.catalog.loader import LoadResult
-from onething.catalog.model import Catalog, FieldUse, MaterialUse, QuestionType, Thing
+from onething.catalog.model import NUMBER_FIELD_TYPES, Catalog, FieldDef, FieldUse, MaterialUse, QuestionType, Thing
 
 
 def _check_refs(
@@ -44,9 +44,27 @@ def _single_ref(result: LoadResult, kind: str, item_id: str, key: str, ref: str,
     return [result.problem(kind, item_id, key, message=f"unknown {what} {ref!r}")]
 
 
+def check_number_bounds(result: LoadResult, field: FieldDef) -> list[Problem]:
+    """A number field (int, money) declares ``min`` and ``max`` with min ≤ max; other fields declare neither."""
+    if field.type not in NUMBER_FIELD_TYPES:
+        return [result.problem("fields", field.id, key, message=f"`{key}` applies only to int and money fields")
+                for key in ("min", "max") if getattr(field, key) is not None]
+    missing = [key for key in ("min", "max") if getattr(field, key) is None]
+    if missing:
+        return [result.problem("fields", field.id, "type", message=(
+            f"number field {field.id} ({field.type.value}) needs {' and '.join(f'`{k}`' for k in missing)}"))]
+    assert field.min is not None and field.max is not None
+    if field.min > field.max:
+        return [result.problem("fields", field.id, "min",
+                               message=f"field {field.id}: min {field.min} is greater than max {field.max}")]
+    return []
+
+
 def check_references(result: LoadResult) -> list[Problem]:
     cat = result.catalog
     problems: list[Problem] = []
+    for field in cat.fields.values():
+        problems += check_number_bounds(result, field)
     departments: dict[str, object] = dict(cat.departments)
     for res in cat.resources.values():
         problems += _single_ref(result, "resources", res.id, "holder", res.holder, departments, "department")

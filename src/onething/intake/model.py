@@ -56,6 +56,8 @@ class FormField(Frozen):
     help: str | None = None
     procedures: tuple[str, ...]
     prefill: PrefillValue | None = None
+    min: int | None = None  # bounds of a number field (int, money), inclusive, from the catalog
+    max: int | None = None
     # A procedure earlier in the plan whose result fills this field (电子证照复用): not asked, not required.
     provided_by: str | None = None
 

@@ -222,7 +222,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             required=field_required[field_id] and provider is None, provided_by=provider,
             choices=tuple(ChoiceOut(value=c.value, label=c.label) for c in definition.choices),
             help=definition.help, procedures=tuple(field_procs[field_id]),
-            prefill=facts.values.get(field_id),
+            prefill=facts.values.get(field_id), min=definition.min, max=definition.max,
         ))
 
     materials = []

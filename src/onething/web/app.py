@@ -25,6 +25,7 @@ from onething.web.api import catalog as catalog_api
 from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth, optional_actor
+from onething.web.limits import install_limits
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from onething.web.nostore import NoStoreMiddleware
 from onething.web.pages import auth as auth_pages
@@ -68,6 +69,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
 
     install_problem_handlers(app)
     install_auth(app)
+    install_limits(app)  # inside the request context: a refusal is logged and carries the request id
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(NoStoreMiddleware)  # personal responses, problem+json and the last-resort 500 included
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)  # outermost: added last

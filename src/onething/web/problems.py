@@ -22,6 +22,9 @@ from starlette.responses import JSONResponse, Response
 from onething.logging import request_id
 
 PROBLEM_JSON = "application/problem+json"
+# A problem document lists at most this many field errors and gives the total as ``error_count``, so a request
+# with 200,000 bad keys cannot make a 16 MB answer.
+MAX_LISTED_ERRORS = 50
 logger = logging.getLogger("onething.web")
 
 # Titles in Simplified Chinese for the statuses we return; others fall back to the HTTP reason phrase.
@@ -55,6 +58,9 @@ class ProblemDocument(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] = Field(default_factory=list)
+    error_count: int | None = Field(default=None, description=(
+        f"how many field errors there were in all; only the first {MAX_LISTED_ERRORS} are listed in `errors`"))
+    errors_note: str | None = Field(default=None, description="says that `errors` was cut short")
     request_id: str | None = None
 
 
@@ -80,9 +86,12 @@ class Problem(Exception):
         body: dict[str, Any] = {
             "type": self.type, "title": self.title, "status": self.status, "detail": self.detail,
             "instance": instance,
-            "errors": [{"field": field, "message": message} for field, message in self.errors],
+            "errors": [{"field": field, "message": message} for field, message in self.errors[:MAX_LISTED_ERRORS]],
             **{k: v for k, v in self.extensions.items() if k not in _MEMBERS},
         }
+        if len(self.errors) > MAX_LISTED_ERRORS:
+            body["error_count"] = len(self.errors)
+            body["errors_note"] = f"共 {len(self.errors)} 处错误，仅列出前 {MAX_LISTED_ERRORS} 处。"
         rid = request_id.get()
         if rid != "-":
             body["request_id"] = rid

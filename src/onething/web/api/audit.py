@@ -17,6 +17,7 @@ from onething.audit.checkpoints import EntryFilter, list_checkpoints, search_ent
 from onething.db import session_scope
 from onething.web.auth import CurrentActor
 from onething.web.deps import get_engine
+from onething.web.limits import OptionalQueryId
 from onething.web.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -38,7 +39,7 @@ def entries(
     action: str | None = None, action_prefix: str | None = None, actor_name: str | None = None,
     department: str | None = None, application_id: str | None = None, subject_type: str | None = None,
     subject_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
-    after_id: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: OptionalQueryId = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Search the audit log (auditors only), oldest first; page on with `after_id` = the last id seen."""
     since, until = (t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t for t in (since, until))

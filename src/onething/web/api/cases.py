@@ -23,6 +23,7 @@ from onething.cases.settings import get_case_settings
 from onething.catalog.model import Catalog
 from onething.web.auth import CurrentActor, now_of, rate_limit
 from onething.web.deps import get_catalog, get_engine
+from onething.web.limits import PathId
 from onething.web.problems import Problem, problem_responses
 from onething.workdays import UnknownCalendarYear
 
@@ -51,6 +52,10 @@ def _problems() -> Iterator[None]:
         raise Problem(428, detail=str(exc), type_="/problems/version-required") from None
     except cases.TooLarge as exc:
         raise Problem(413, detail=str(exc), type_="/problems/too-large") from None
+    except cases.UploadQuotaExceeded as exc:
+        raise Problem(409, "超出本申请的上传限额", str(exc), type_="/problems/upload-quota") from None
+    except cases.DailyUploadQuotaExceeded as exc:
+        raise Problem(429, "超出每日上传限额", str(exc), type_="/problems/upload-daily-quota") from None
     except cases.UnsupportedType as exc:
         raise Problem(415, detail=str(exc), type_="/problems/unsupported-type") from None
     except UnknownCalendarYear as exc:
@@ -258,7 +263,7 @@ class RectificationAnswer(BaseModel):
 
 
 @router.post("/rectifications/{rectification_id}/answer", responses=problem_responses(401, 403, 404, 409, 422))
-def answer_rectification(rectification_id: int, body: RectificationAnswer, request: Request, actor: CurrentActor,
+def answer_rectification(rectification_id: PathId, body: RectificationAnswer, request: Request, actor: CurrentActor,
                          engine: EngineDep) -> dict[str, Any]:
     """A department answers a rectification (整改) opened by a bad rating; the applicant sees the answer."""
     with _problems():

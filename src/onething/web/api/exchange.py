@@ -31,6 +31,7 @@ from onething.exchange.errors import (
 )
 from onething.web.auth import CurrentActor, now_of, settings_of
 from onething.web.deps import get_catalog, get_engine
+from onething.web.limits import MAX_ID, OptionalQueryId, PathId
 from onething.web.problems import Problem, problem_responses
 from onething.workdays import UnknownCalendarYear
 
@@ -151,7 +152,8 @@ def apply(body: GrantRequest, request: Request, actor: CurrentActor, engine: Eng
 
 
 @router.post("/exchange/grants/{grant_id}/decision", responses=problem_responses(401, 403, 404, 409, 422))
-def decide(grant_id: int, body: Decision, request: Request, actor: CurrentActor, engine: EngineDep) -> dict[str, Any]:
+def decide(grant_id: PathId, body: Decision, request: Request, actor: CurrentActor,
+           engine: EngineDep) -> dict[str, Any]:
     """The holder's department administrator approves or refuses (a refusal states why)."""
     with exchange_problems(), session_scope(engine) as session:
         return service.decide_grant(session, actor, grant_id, approve=body.approve, reason=body.reason,
@@ -159,7 +161,7 @@ def decide(grant_id: int, body: Decision, request: Request, actor: CurrentActor,
 
 
 @router.post("/exchange/grants/{grant_id}/revoke", responses=problem_responses(401, 403, 404, 409, 422))
-def revoke_grant(grant_id: int, body: Reason, request: Request, actor: CurrentActor,
+def revoke_grant(grant_id: PathId, body: Reason, request: Request, actor: CurrentActor,
                  engine: EngineDep) -> dict[str, Any]:
     with exchange_problems(), session_scope(engine) as session:
         return service.revoke_grant(session, actor, grant_id, reason=body.reason, now=now_of(request)).to_json()
@@ -241,7 +243,7 @@ def fetch(body: FetchRequest, request: Request, actor: CurrentActor, engine: Eng
 
 @router.get("/me/data-uses", responses=problem_responses(401))
 def my_data_uses(actor: CurrentActor, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                 before_id: int | None = None) -> list[dict[str, Any]]:
+                 before_id: OptionalQueryId = None) -> list[dict[str, Any]]:
     """Every use of the signed-in person's data (谁用了我的数据), newest first: served and refused."""
     with session_scope(engine) as session:
         return [use.to_json() for use in service.data_uses(session, actor, limit=limit, before_id=before_id)]
@@ -253,7 +255,7 @@ class CorrectionRequest(BaseModel):
     resource: str
     fields: list[str] = Field(default_factory=list)
     description: str
-    use_entry_id: int | None = None
+    use_entry_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class CorrectionAnswer(BaseModel):
@@ -281,7 +283,7 @@ def corrections(actor: CurrentActor, engine: EngineDep, status: str | None = Non
 
 
 @router.post("/exchange/corrections/{correction_id}/answer", responses=problem_responses(401, 403, 404, 409, 422))
-def answer(correction_id: int, body: CorrectionAnswer, request: Request, actor: CurrentActor,
+def answer(correction_id: PathId, body: CorrectionAnswer, request: Request, actor: CurrentActor,
            engine: EngineDep) -> dict[str, Any]:
     with exchange_problems(), session_scope(engine) as session:
         return service.answer_correction(session, actor, correction_id, corrected=body.corrected, answer=body.answer,
