@@ -5,8 +5,9 @@ Everything is a real process: ``onething serve`` and ``onething worker`` against
 by id). Client threads submit through ``POST /api/v1/applications``, each with its own Idempotency-Key, and
 send the same request again after any transport error until it is acknowledged (201). Meanwhile the test
 kills the server or the worker with SIGKILL at points drawn from ``random.Random(SEED)`` — after the n-th
-acknowledgement plus a short delay, so a kill lands before, inside or after some request's transaction — and
-starts it again.
+acknowledgement plus a seeded fraction of a request's time, so a kill lands before, inside or after some
+request's transaction. A killed worker is started again; a killed server is replaced by the next server process,
+booted ahead on another port (as a second instance behind a load balancer), and a new one boots behind it.
 
 Afterwards, for both deployment shapes (PostgreSQL with a separate worker; SQLite with the in-process
 worker, killed with its server):
