@@ -3,7 +3,7 @@ initial password. ``failed_sign_ins`` counts failures since ``failures_since`` (
 ``locked_until`` is set when the count reaches the limit; ``must_change_password`` marks a password that an
 administrator set (on creation or reset) and the user has not yet replaced.
 
-Revision ID: h8_accounts_0001
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "h8_accounts_0001"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
