@@ -153,7 +153,7 @@ def test_submit_twice_with_one_key_makes_one_case(world: World) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert count(world, ApplicationRow) == 1
 
-    other_body = world.submit("key-1", {**body, "answers": {"seats": 20}})
+    other_body = world.submit("key-1", {**body, "answers": {"fire_route": "inspection"}})
     assert other_body.status_code == 409
     assert other_body.headers["content-type"].startswith("application/problem+json")
     assert count(world, ApplicationRow) == 1
@@ -187,9 +187,9 @@ def test_422_lists_every_bad_field(world: World) -> None:
         "form.legal_rep_phone", "form.legal_rep_id_number", "form.enterprise_uscc", "form.registered_capital",
         "form.enterprise_type", "form.unknown_field", "form.enterprise_name",
     }
-    bad_answers = world.submit("bad-2", {"thing": THING, "answers": {"seats": "many"}, "form": form})
+    bad_answers = world.submit("bad-2", {"thing": THING, "answers": {"fire_route": "many"}, "form": form})
     assert bad_answers.status_code == 422
-    assert [e["field"] for e in bad_answers.json()["errors"]] == ["answers.seats"]
+    assert [e["field"] for e in bad_answers.json()["errors"]] == ["answers.fire_route"]
     unknown = world.submit("bad-3", {"thing": "no-such-thing", "answers": {}, "form": {}})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "thing"
     assert count(world, ApplicationRow) == 0
