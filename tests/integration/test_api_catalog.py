@@ -318,6 +318,16 @@ def test_pages_render(http: httpx.Client) -> None:
     assert 'data-procedure="' not in guide.text  # no plan until the form is submitted
 
 
+def test_answers_outside_the_joint_conditions_route_to_separate_applications(http: httpx.Client) -> None:
+    page = http.get("/things/newborn")
+    assert "受理条件" in page.text and "父母双方均为本省户籍" in page.text
+    joint = http.get("/things/newborn", params={"plan": "1"}).text
+    assert "在线申请" in joint and 'id="plan-separate"' not in joint
+    separate = http.get("/things/newborn/plan", params={"parents_married": "false"}).text
+    assert 'id="plan-separate"' in separate and "在线申请" not in separate
+    assert 'data-procedure="birth-household-registration"' in separate  # still listed, to apply for one by one
+
+
 def test_guide_form_submission_shows_the_plan(http: httpx.Client) -> None:
     page = http.get("/things/open-restaurant", params={"plan": "1", "fire_route": "inspection",
                                                          "has_licence": "false"})

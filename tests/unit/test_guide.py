@@ -197,3 +197,15 @@ def test_catalog_show_json_carries_each_procedures_guide_and_the_sources(mini: P
     for proc in body["procedures"]:
         assert {"guide", "sources", "confidence"} <= proc.keys()
         assert {"conditions", "basis", "fees", "locations", "contacts", "result", "delivery"} <= proc["guide"].keys()
+
+
+def test_eligibility_condition_names_known_questions(mini: Path) -> None:
+    thing = mini / "things" / "open-shop.yaml"
+    _replace(thing, "  steps: 3\n",
+             "  steps: 3\n  conditions: [经营场所在本市]\n  eligible_when: \"local && area > 0\"\n")
+    errors = _problems(mini, "error")
+    line = _line_of(thing, "eligible_when:")
+    assert any(e.startswith(f"{thing}:{line}:") and "unknown question(s) local" in e for e in errors), errors
+    _replace(thing, "local && area > 0", "area > 0")
+    assert _problems(mini, "error") == []
+    assert thing_guide(load_catalog(mini).catalog, "open-shop")["conditions"] == ["经营场所在本市"]

@@ -398,6 +398,10 @@ class Thing(Sourced):
     procedures: tuple[ThingProcedure, ...] = Field(min_length=1)
     cases: tuple[Case, ...] = ()
     unconfirmed: tuple[str, ...] = ()  # parts not yet checked against an official guide, in plain words
+    # 受理条件 of the joint service as the provinces state them, and the same as a condition over the answers:
+    # when ``eligible_when`` is false the procedures are still listed, but each is applied for separately.
+    conditions: tuple[Sentence, ...] = ()
+    eligible_when: str | None = None
 
     _procedures = field_validator("procedures", mode="before")(_normalise_uses)
 

@@ -116,6 +116,7 @@ def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
         "lists": catalog.lists_of(thing.code), "source": thing.source,
         "sources": [s.model_dump(mode="json") for s in thing.sources],
         "confidence": thing.confidence.value, "note": thing.note, "unconfirmed": list(thing.unconfirmed),
+        "conditions": list(thing.conditions), "eligible_when": thing.eligible_when,
         "questions": [q.model_dump(mode="json") for q in thing.questions],
         "procedures": procedures, "materials": list(materials.values()),
         "cases": [c.model_dump(mode="json") for c in thing.cases],

@@ -139,6 +139,8 @@ def _check_thing(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem
         if tp.when:
             problems += _check_condition(result, "things", code, ("procedures", index, "when"), tp.when,
                                          questions, "")
+    if thing.eligible_when:
+        problems += _check_condition(result, "things", code, ("eligible_when",), thing.eligible_when, questions, "")
     problems += _check_cycles(result, thing)
     for index, case in enumerate(thing.cases):
         for key in case.answers:
