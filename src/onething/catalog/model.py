@@ -421,7 +421,8 @@ class KeyItemList(Sourced):
     batch: int = Field(ge=1)
     title: str
     instrument: str | None = None
-    date: dt.date | None = None
+    date: dt.date | None = None          # the date the instrument bears (成文日期)
+    published: dt.date | None = None     # the date it was made public (发布日期), when it differs
     declared_count: int | None = Field(default=None, ge=0)
     items: tuple[ListItem, ...] = ()
 
