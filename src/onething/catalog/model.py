@@ -166,6 +166,7 @@ class MaterialForm(StrEnum):
     original = "original"
     copy = "copy"
     original_and_copy = "original_and_copy"
+    original_or_copy = "original_or_copy"      # a guide's "原件/复印件": either
 
 
 class Medium(StrEnum):
@@ -182,6 +183,7 @@ class Channel(StrEnum):
     applicant = "applicant"      # 申请人自备
     government = "government"    # 政府部门核发
     shared = "shared"            # 共享获取 (the department fetches it; the applicant brings nothing)
+    applicant_or_shared = "applicant_or_shared"  # a guide's "申请人自备/数据共享": shared where the data exist
 
 
 class MaterialUse(Strict):

@@ -37,9 +37,10 @@ def days(value: int | None) -> str:
 
 # 办事指南 enum values (catalog.model: MaterialForm, Medium, Channel, DeliveryMethod) in the guide's words.
 GUIDE_LABELS = {
-    "original": "原件", "copy": "复印件", "original_and_copy": "原件和复印件",
+    "original": "原件", "copy": "复印件", "original_and_copy": "原件和复印件", "original_or_copy": "原件或复印件",
     "paper": "纸质", "electronic": "电子", "paper_or_electronic": "纸质或电子",
     "applicant": "申请人自备", "government": "政府部门核发", "shared": "共享获取（无需提交）",
+    "applicant_or_shared": "申请人自备或共享获取",
     "window": "窗口领取", "post": "邮政寄递", "electronic_delivery": "电子证照（网上送达）",
 }
 
