@@ -232,7 +232,8 @@ def test_decisions_follow_the_dag_with_versions_and_departments(world: World) ->
         # Ready now, due counted from Thursday: permit 5 working days → Thursday 12 March.
         assert after[name]["status"] == "ready"
     assert after["food-business-permit"]["due"] == "2026-03-12"
-    assert after["fire-safety-check-commitment"]["due"] == "2026-03-05"
+    # 告知承诺: 1 working day (window on the spot, online within one working day) → Friday 6 March.
+    assert after["fire-safety-check-commitment"]["due"] == "2026-03-06"
 
     queue = world.get("samr-staff", "/api/v1/tasks", params={"status": "ready"})
     assert queue.status_code == 200
@@ -310,9 +311,9 @@ def test_supplement_round_trip_completion_results_and_rating(world: World) -> No
     assert by_name["outdoor-signboard-permit"]["status"] == "approved"
     assert by_name["food-business-permit"]["status"] == "accepted"
     assert by_name["food-business-permit"]["version"] == permit["version"]
-    # The clock paused Monday → Thursday (3 working days): due moves from Mon 2 to Thu 5 March.
+    # The clock paused Monday → Thursday (3 working days): due moves from Tue 3 to Fri 6 March.
     assert by_name["fire-safety-check-commitment"]["paused_days"] == 3
-    assert by_name["fire-safety-check-commitment"]["due"] == "2026-03-05"
+    assert by_name["fire-safety-check-commitment"]["due"] == "2026-03-06"
     assert after["promised_due"] == "2026-03-13"
     assert world.post("acme", path, json={"form": {"fire_safety_manager_name": "王五"}}).status_code == 409
 

@@ -113,6 +113,7 @@ def test_guide_json_carries_the_pinned_keys_and_the_sources(mini: Path) -> None:
     ("copies: 1, medium: electronic", "copies: 0, medium: electronic", "id: business_licence",
      "materials.1.copies"),
     ("url: https://example.org/guide", "url: example.org/guide", "url: example.org", "sources.0.url"),
+    ("url: https://example.org/guide", "url: 'javascript:alert(1)'", "javascript:", "sources.0.url"),
     ("accessed: 2026-12-02", "accessed: 上周", "accessed: 上周", "sources.0.accessed"),
     ("fees: 不收费", "fees: 不收费\n      fee: 0", "fee: 0", "guide.fee: unknown key"),
     ("- 申请人已取得营业执照", "- '  '", "- '  '", "guide.conditions.0"),
