@@ -23,7 +23,7 @@ from onething.intake.model import Plan
 THING = "open-restaurant"
 # A small noodle shop without a licence or signboard: business registration (samr) first, then the food
 # permit (samr) and the fire-safety commitment (fire) in parallel — two departments, a three-task DAG.
-ANSWERS = {"has_licence": "false", "area_sqm": "80", "seats": "30", "has_signboard": "false",
+ANSWERS = {"has_licence": "false", "fire_route": "commitment", "has_signboard": "false",
            "own_drainage": "false", "sells_tobacco": "false"}
 PASSWORD = "page-test-password-2026"
 USCC_ACME = "91110105MA01ABCD00"     # fictional, checksum-valid

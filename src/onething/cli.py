@@ -124,6 +124,16 @@ def catalog_show(
         procedures.add_row(p["id"], p["name"], p["department_name"], p.get("when") or "",
                            ", ".join(p["after"]), str(p["legal_days"]), str(p["promised_days"]))
     console.print(procedures)
+    guides = Table(title="办事指南 guide (--json for every part)")
+    for column in ("id", "fees", "basis", "confidence", "not yet sourced"):
+        guides.add_column(column)
+    for p in guide["procedures"]:
+        g = p["guide"]
+        guides.add_row(p["id"], g["fees"] or "", "；".join(b["law"] for b in g["basis"]), p["confidence"],
+                       "、".join(g["missing"]))
+    console.print(guides)
+    for source in guide["sources"]:
+        console.print(f"来源: {source['title']} {source['url']} ({source['accessed']})")
 
 
 @catalog_app.command("plan")

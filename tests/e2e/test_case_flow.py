@@ -115,8 +115,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
 
     # Guide → plan → 在线申请.
     page = applicant.goto(f"/things/{THING}")
-    page.get_by_label("经营场所建筑面积（平方米）").fill(ANSWERS["area_sqm"])
-    page.get_by_label("就餐座位数").fill(ANSWERS["seats"])
+    page.get_by_role("group", name="消防安全检查选择哪种办理方式？").get_by_label("告知承诺").check()
     page.get_by_role("group", name="是否设置户外招牌？").get_by_label("否").check()
     page.get_by_role("button", name="生成办理方案").click()
     page.locator('#plan [data-procedure="fire-safety-check-commitment"]').wait_for()

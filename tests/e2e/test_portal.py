@@ -17,10 +17,13 @@ from tests.live import LiveServer
 pytestmark = pytest.mark.e2e
 
 
-def answer_restaurant_questions(page: Any, *, area: str, seats: str) -> None:
+FIRE_ROUTE = "消防安全检查选择哪种办理方式？"
+
+
+def answer_restaurant_questions(page: Any, *, fire_route: str) -> None:
+    """``fire_route`` is the start of the chosen label: "一般程序" or "告知承诺"."""
     page.get_by_role("group", name="是否已取得营业执照？").get_by_label("否").check()
-    page.get_by_label("经营场所建筑面积（平方米）").fill(area)
-    page.get_by_label("就餐座位数").fill(seats)
+    page.get_by_role("group", name=FIRE_ROUTE).get_by_label(fire_route).check()
     page.get_by_role("group", name="是否同时零售卷烟、雪茄烟？").get_by_label("是").check()
 
 
@@ -39,8 +42,7 @@ def test_find_restaurant_answer_and_see_plan(page: Any, e2e_server: LiveServer) 
     plan = page.locator("#plan")
     assert plan.locator("[data-procedure]").count() == 0
 
-    answer_restaurant_questions(page, area="500", seats="200")
-    page.get_by_label("就餐座位数").press("Tab")  # change event → HTMX asks for the plan panel
+    answer_restaurant_questions(page, fire_route="一般程序")  # each change event → HTMX asks for the plan panel
     # Requests are serialised (hx-sync queue last), so the panel ends with the plan for every answer given;
     # a stale response never overwrites a newer one.
     plan.locator('[data-procedure="tobacco-retail-licence"]').wait_for()
@@ -48,11 +50,10 @@ def test_find_restaurant_answer_and_see_plan(page: Any, e2e_server: LiveServer) 
     assert plan.locator('[data-procedure="business-registration"]').count() == 1
     assert "四减" in plan.inner_text()
     assert re.search(r"\d+%", plan.inner_text())
-    assert "area_sqm=500" in page.url  # the address follows the answers: a reload keeps them
+    assert "fire_route=inspection" in page.url  # the address follows the answers: a reload keeps them
 
-    # A smaller shop: the fire check becomes notify-and-commit, without a page load.
-    page.get_by_label("经营场所建筑面积（平方米）").fill("60")
-    page.get_by_label("就餐座位数").fill("20")
+    # The applicant chooses notify-and-commit instead: the plan follows, without a page load.
+    page.get_by_role("group", name=FIRE_ROUTE).get_by_label("告知承诺").check()
     page.get_by_role("button", name="生成办理方案").click()
     plan.locator('[data-procedure="fire-safety-check-commitment"]').wait_for()
     assert plan.locator('[data-procedure="fire-safety-check"]').count() == 0
@@ -74,12 +75,12 @@ def test_accessibility(audit_page: Any, e2e_server: LiveServer) -> None:
 
     page.goto(e2e_server.url + "/things/open-restaurant")
     assert axe_violations(page) == []
-    answer_restaurant_questions(page, area="500", seats="200")
+    answer_restaurant_questions(page, fire_route="一般程序")
     page.get_by_role("button", name="生成办理方案").click()
     page.locator('#plan [data-procedure="fire-safety-check"]').wait_for()
     assert axe_violations(page) == []
 
-    page.goto(e2e_server.url + "/things/open-restaurant?plan=1&area_sqm=abc")  # the error summary, too
+    page.goto(e2e_server.url + "/things/open-restaurant?plan=1&fire_route=abc")  # the error summary, too
     assert axe_violations(page) == []
 
     page.goto(e2e_server.url + "/lists")
@@ -95,7 +96,7 @@ def test_without_javascript_the_form_submits(page_without_js: Any, e2e_server: L
     page.get_by_role("link", name="开办餐饮店").first.click()
     page.wait_for_url(re.compile(r"/things/open-restaurant$"))
 
-    answer_restaurant_questions(page, area="500", seats="200")
+    answer_restaurant_questions(page, fire_route="一般程序")
     page.get_by_role("button", name="生成办理方案").click()
     page.wait_for_url(re.compile(r"/things/open-restaurant\?.*plan=1"))
     plan = page.locator("#plan")
@@ -103,5 +104,5 @@ def test_without_javascript_the_form_submits(page_without_js: Any, e2e_server: L
     assert plan.locator('[data-procedure="tobacco-retail-licence"]').count() == 1
     assert "需提交" in plan.inner_text()
     # The answers survive the round trip.
-    assert page.get_by_label("经营场所建筑面积（平方米）").input_value() == "500"
+    assert page.get_by_role("group", name=FIRE_ROUTE).get_by_label("一般程序").is_checked()
     assert page.get_by_role("group", name="是否已取得营业执照？").get_by_label("否").is_checked()

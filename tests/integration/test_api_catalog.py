@@ -102,6 +102,23 @@ def test_guide(http: httpx.Client, catalog: Catalog) -> None:
     assert [p["id"] for p in guide["procedures"]] == [p.id for p in thing.procedures]
     assert all(p["department_name"] and p["promised_days"] is not None for p in guide["procedures"])
     assert guide["materials"] and all(m["name"] for m in guide["materials"])
+    fire = next(p for p in guide["procedures"] if p["id"] == "fire-safety-check")
+    assert {"conditions", "basis", "fees", "locations", "contacts", "result", "delivery"} <= fire["guide"].keys()
+    assert fire["guide"]["legal_days"] == 13 and fire["guide"]["legal_days_basis"]["law"]
+    assert fire["guide"]["result"]["name"] == "公众聚集场所投入使用、营业前消防安全检查意见书"
+    assert all(s["url"].startswith("http") and s["accessed"] for s in fire["sources"])
+
+
+def test_guide_page_shows_each_procedures_guide_and_says_what_is_unconfirmed(http: httpx.Client) -> None:
+    page = http.get("/things/open-restaurant").text
+    for part in ("受理条件", "法律依据", "收费标准", "办理地点", "咨询电话", "监督投诉电话", "办理结果", "送达方式",
+                 "法定时限", "承诺时限", "原件/复印件", "份数", "纸质/电子", "来源渠道", "必要性"):
+        assert part in page, part
+    assert "《中华人民共和国消防法》 第十五条" in page
+    assert "公众聚集场所投入使用、营业前消防安全检查意见书" in page
+    assert "尚未收录：" in page and "尚待核实：" in page  # said per part, in words
+    assert 'class="notice"' not in page and "未规定" not in page  # no page-wide banner, no claimed "no limit"
+    assert "https://www.quyang.gov.cn/d/shiqiangongkai/9517.html" in page
 
 
 def test_unknown_thing_is_a_404_problem(http: httpx.Client) -> None:
@@ -125,7 +142,7 @@ def test_plan_follows_the_catalog_cases(http: httpx.Client, catalog: Catalog) ->
 
 
 def test_plan_shape(http: httpx.Client) -> None:
-    plan = http.post("/api/v1/things/open-restaurant/plan", json={"answers": {"area_sqm": 500, "seats": 200}}).json()
+    plan = http.post("/api/v1/things/open-restaurant/plan", json={"answers": {"fire_route": "inspection"}}).json()
     assert plan["thing"] == "open-restaurant"
     assert "fire-safety-check" in {p["id"] for p in plan["procedures"]}
     assert all({"id", "name", "department", "stage"} <= p.keys() for p in plan["procedures"])
@@ -145,11 +162,11 @@ def test_plan_without_a_body_uses_the_defaults(http: httpx.Client, catalog: Cata
 
 
 def test_bad_answers_are_a_422_problem_naming_each_field(http: httpx.Client) -> None:
-    answers = {"area_sqm": "lots", "has_licence": "maybe", "no_such_question": 1}
+    answers = {"fire_route": "lots", "has_licence": "maybe", "no_such_question": 1}
     body = assert_problem(http.post("/api/v1/things/open-restaurant/plan", json={"answers": answers}), 422)
     assert body["type"] == "/problems/invalid-answers"
     fields = {e["field"] for e in body["errors"]}
-    assert fields == {"answers.area_sqm", "answers.has_licence", "answers.no_such_question"}
+    assert fields == {"answers.fire_route", "answers.has_licence", "answers.no_such_question"}
     assert all(e["message"] for e in body["errors"])
 
 
@@ -297,26 +314,39 @@ def test_pages_render(http: httpx.Client) -> None:
     assert results.status_code == 200 and "/things/open-restaurant" in results.text
     assert http.get("/lists").status_code == 200
     guide = http.get("/things/open-restaurant")
-    assert guide.status_code == 200 and 'name="area_sqm"' in guide.text
+    assert guide.status_code == 200 and 'name="fire_route"' in guide.text
     assert 'data-procedure="' not in guide.text  # no plan until the form is submitted
 
 
+def test_answers_outside_the_joint_conditions_route_to_separate_applications(http: httpx.Client) -> None:
+    page = http.get("/things/newborn")
+    assert "受理条件" in page.text and "父母双方均为本省户籍" in page.text
+    joint = http.get("/things/newborn", params={"plan": "1"}).text
+    assert "在线申请" in joint and 'id="plan-separate"' not in joint
+    separate = http.get("/things/newborn/plan", params={"parents_married": "false"}).text
+    assert 'id="plan-separate"' in separate and "在线申请" not in separate
+    assert 'data-procedure="birth-household-registration"' in separate  # still listed, to apply for one by one
+
+
 def test_guide_form_submission_shows_the_plan(http: httpx.Client) -> None:
-    page = http.get("/things/open-restaurant", params={"plan": "1", "area_sqm": "500", "seats": "200",
+    page = http.get("/things/open-restaurant", params={"plan": "1", "fire_route": "inspection",
                                                          "has_licence": "false"})
     assert page.status_code == 200
     assert 'data-procedure="fire-safety-check"' in page.text
     assert "四减" in page.text and "需提交" in page.text
-    fragment = http.get("/things/open-restaurant/plan", params={"area_sqm": "50", "seats": "10"})
+    fragment = http.get("/things/open-restaurant/plan", params={"fire_route": "commitment"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert 'data-procedure="fire-safety-check-commitment"' in fragment.text
     assert fragment.headers["hx-replace-url"].startswith("/things/open-restaurant?")
 
 
 def test_guide_form_errors_name_the_question(http: httpx.Client) -> None:
-    page = http.get("/things/open-restaurant", params={"plan": "1", "area_sqm": "很大"})
+    page = http.get("/things/open-restaurant", params={"plan": "1", "fire_route": "都行"})
     assert page.status_code == 422
-    assert 'href="#q-area_sqm"' in page.text and "请输入整数" in page.text
+    assert 'href="#q-fire_route"' in page.text and "请从给出的选项中选择" in page.text
+    page = http.get("/things/utility-connection", params={"plan": "1", "power_kw": "很大"})
+    assert page.status_code == 422
+    assert 'href="#q-power_kw"' in page.text and "请输入整数" in page.text
 
 
 def test_unknown_thing_page_is_html_404(http: httpx.Client) -> None:

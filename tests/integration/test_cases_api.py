@@ -153,7 +153,7 @@ def test_submit_twice_with_one_key_makes_one_case(world: World) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert count(world, ApplicationRow) == 1
 
-    other_body = world.submit("key-1", {**body, "answers": {"seats": 20}})
+    other_body = world.submit("key-1", {**body, "answers": {"fire_route": "inspection"}})
     assert other_body.status_code == 409
     assert other_body.headers["content-type"].startswith("application/problem+json")
     assert count(world, ApplicationRow) == 1
@@ -187,9 +187,9 @@ def test_422_lists_every_bad_field(world: World) -> None:
         "form.legal_rep_phone", "form.legal_rep_id_number", "form.enterprise_uscc", "form.registered_capital",
         "form.enterprise_type", "form.unknown_field", "form.enterprise_name",
     }
-    bad_answers = world.submit("bad-2", {"thing": THING, "answers": {"seats": "many"}, "form": form})
+    bad_answers = world.submit("bad-2", {"thing": THING, "answers": {"fire_route": "many"}, "form": form})
     assert bad_answers.status_code == 422
-    assert [e["field"] for e in bad_answers.json()["errors"]] == ["answers.seats"]
+    assert [e["field"] for e in bad_answers.json()["errors"]] == ["answers.fire_route"]
     unknown = world.submit("bad-3", {"thing": "no-such-thing", "answers": {}, "form": {}})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "thing"
     assert count(world, ApplicationRow) == 0
@@ -232,7 +232,8 @@ def test_decisions_follow_the_dag_with_versions_and_departments(world: World) ->
         # Ready now, due counted from Thursday: permit 5 working days → Thursday 12 March.
         assert after[name]["status"] == "ready"
     assert after["food-business-permit"]["due"] == "2026-03-12"
-    assert after["fire-safety-check-commitment"]["due"] == "2026-03-05"
+    # 告知承诺: 1 working day (window on the spot, online within one working day) → Friday 6 March.
+    assert after["fire-safety-check-commitment"]["due"] == "2026-03-06"
 
     queue = world.get("samr-staff", "/api/v1/tasks", params={"status": "ready"})
     assert queue.status_code == 200
@@ -310,9 +311,9 @@ def test_supplement_round_trip_completion_results_and_rating(world: World) -> No
     assert by_name["outdoor-signboard-permit"]["status"] == "approved"
     assert by_name["food-business-permit"]["status"] == "accepted"
     assert by_name["food-business-permit"]["version"] == permit["version"]
-    # The clock paused Monday → Thursday (3 working days): due moves from Mon 2 to Thu 5 March.
+    # The clock paused Monday → Thursday (3 working days): due moves from Tue 3 to Fri 6 March.
     assert by_name["fire-safety-check-commitment"]["paused_days"] == 3
-    assert by_name["fire-safety-check-commitment"]["due"] == "2026-03-05"
+    assert by_name["fire-safety-check-commitment"]["due"] == "2026-03-06"
     assert after["promised_due"] == "2026-03-13"
     assert world.post("acme", path, json={"form": {"fire_safety_manager_name": "王五"}}).status_code == 409
 

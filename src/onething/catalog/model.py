@@ -13,10 +13,23 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from stdnum.cn import uscc
 
 SLUG = r"^[a-z][a-z0-9_-]*$"
 Slug = Annotated[str, Field(pattern=SLUG)]
-ITEM_CODE = re.compile(r"^[0-9A-Z]{10,40}$")
+# 事项编码. The basic code (基本编码) names the item in the catalogue; the implementation code (实施编码) names
+# one department's implementation of it in one region, e.g. (Sichuan)
+# ``511Z07001006-511602000000-000-11511301008778183N-1-00``: basic code, 12-digit region code (GB/T 2260,
+# padded), 3-digit part, the implementing authority's USCC (GB 32100), a 1-digit and a 2-digit part
+# (业务办理项). Only forms seen in published guides are accepted; another province's form is added here, with
+# its source, when a guide that uses it is found.
+BASIC_CODE = re.compile(r"^[0-9A-Z]{12}$")
+IMPLEMENTATION_CODE = re.compile(
+    r"^(?P<basic>[0-9A-Z]{12})-(?P<region>[0-9]{12})-(?P<part>[0-9]{3})-(?P<uscc>[0-9A-Z]{18})"
+    r"-(?P<level>[0-9])-(?P<item>[0-9]{2})$")
+URL = r"^https?://[^\s/$.?#][^\s]*$"
+PHONE = r"^[0-9]{3,}(-[0-9]+)*$"
+Sentence = Annotated[str, Field(pattern=r"\S")]  # not blank
 
 
 class Strict(BaseModel):
@@ -66,8 +79,17 @@ class ProcedureKind(StrEnum):
     other = "other"
 
 
+class Source(Strict):
+    """A public page a fact was read from: its title, address and the day it was read (来源)."""
+
+    title: str = Field(min_length=1)
+    url: str = Field(pattern=URL)
+    accessed: dt.date
+
+
 class Sourced(Strict):
     source: str | None = None
+    sources: tuple[Source, ...] = ()
     confidence: Confidence = Confidence.high
     note: str | None = None
 
@@ -145,10 +167,45 @@ class FieldUse(Strict):
     when: str | None = None
 
 
+class MaterialForm(StrEnum):
+    """原件 / 复印件: what the applicant hands in."""
+
+    original = "original"
+    copy = "copy"
+    original_and_copy = "original_and_copy"
+    original_or_copy = "original_or_copy"      # a guide's "原件/复印件": either
+
+
+class Medium(StrEnum):
+    """纸质 / 电子."""
+
+    paper = "paper"
+    electronic = "electronic"
+    paper_or_electronic = "paper_or_electronic"
+
+
+class Channel(StrEnum):
+    """来源渠道: who produces the material."""
+
+    applicant = "applicant"      # 申请人自备
+    government = "government"    # 政府部门核发
+    shared = "shared"            # 共享获取 (the department fetches it; the applicant brings nothing)
+    applicant_or_shared = "applicant_or_shared"  # a guide's "申请人自备/数据共享": shared where the data exist
+
+
 class MaterialUse(Strict):
+    """A material as one procedure asks for it (申请材料目录): the guide's per-material columns.
+
+    ``required`` is the 必要性 column (必要 / 非必要); the other columns are ``None`` until sourced.
+    """
+
     id: Slug
     required: bool = True
     when: str | None = None
+    form: MaterialForm | None = None
+    copies: int | None = Field(default=None, ge=1)
+    medium: Medium | None = None
+    channel: Channel | None = None
 
 
 class ResultDocument(Strict):
@@ -158,6 +215,53 @@ class ResultDocument(Strict):
     name: str
     electronic: bool = False
     provides: tuple[Slug, ...] = ()
+    sample: str | None = None  # 样本: where a sample of the document is published (URL) or what it looks like
+
+
+class LegalBasis(Strict):
+    """A law, regulation or document and, where known, the article (法律依据 / 设定依据)."""
+
+    law: str = Field(min_length=1)
+    article: str | None = None
+
+
+class Location(Strict):
+    """办理地点、窗口、时间. Regions override these (the national file names the kind of place)."""
+
+    place: str = Field(min_length=1)
+    window: str | None = None
+    hours: str | None = None
+
+
+class Contacts(Strict):
+    """咨询电话 and 监督投诉电话: digits and hyphens (``12345``, ``0312-5345083``)."""
+
+    enquiry: tuple[Annotated[str, Field(pattern=PHONE)], ...] = ()
+    complaint: tuple[Annotated[str, Field(pattern=PHONE)], ...] = ()
+
+
+class DeliveryMethod(StrEnum):
+    """送达方式."""
+
+    window = "window"            # 窗口领取
+    post = "post"                # 邮政寄递
+    electronic = "electronic"    # 电子证照 / 网上送达
+
+
+class Guide(Strict):
+    """The parts of a procedure's 办事指南 beyond its limits and result, in the order citizens read them.
+
+    Every key is optional: an empty one is shown as not yet collected, and the validator lists it. A region
+    (``catalog/regions/<code>/``, later) overrides these keys one by one.
+    """
+
+    conditions: tuple[Sentence, ...] = ()            # 受理条件
+    basis: tuple[LegalBasis, ...] = ()               # 法律依据
+    fees: str | None = None                          # 收费: "不收费" is a value
+    locations: tuple[Location, ...] = ()             # 办理地点 / 窗口 / 时间
+    contacts: Contacts | None = None                 # 咨询电话, 监督投诉电话
+    delivery: tuple[DeliveryMethod, ...] = ()        # 送达方式
+    legal_days_basis: LegalBasis | None = None       # what sets the legal limit (法定时限依据)
 
 
 def _normalise_uses(value: Any) -> Any:
@@ -172,7 +276,8 @@ class Procedure(Sourced):
     id: Slug
     name: str
     department: Slug
-    code: str | None = None
+    basic_code: str | None = None           # 基本编码
+    implementation_code: str | None = None  # 实施编码
     kind: ProcedureKind = ProcedureKind.other
     legal_days: int | None = Field(default=None, ge=0)
     promised_days: int = Field(ge=0)
@@ -181,15 +286,45 @@ class Procedure(Sourced):
     fields: tuple[FieldUse, ...] = ()
     materials: tuple[MaterialUse, ...] = ()
     result: ResultDocument | None = None
+    guide: Guide = Field(default_factory=Guide)
+    unconfirmed: tuple[str, ...] = ()  # parts not yet checked against an official guide, in plain words
 
     _uses = field_validator("fields", "materials", mode="before")(_normalise_uses)
 
-    @field_validator("code")
+    @model_validator(mode="before")
     @classmethod
-    def _code_form(cls, value: str | None) -> str | None:
-        if value is not None and not ITEM_CODE.match(value):
-            raise ValueError("事项编码 is 10-40 digits or capital letters")
+    def _legacy_code(cls, value: Any) -> Any:
+        # Versions published before basic/implementation codes carry ``code: null``; no shipped procedure
+        # ever had a code, so a null one is dropped and a non-null one is an error (unknown key).
+        if isinstance(value, dict) and "code" in value and value["code"] is None:
+            value = {k: v for k, v in value.items() if k != "code"}
         return value
+
+    @field_validator("basic_code")
+    @classmethod
+    def _basic_code_form(cls, value: str | None) -> str | None:
+        if value is not None and not BASIC_CODE.match(value):
+            raise ValueError("基本编码 is 12 digits or capital letters")
+        return value
+
+    @field_validator("implementation_code")
+    @classmethod
+    def _implementation_code_form(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = IMPLEMENTATION_CODE.match(value)
+        if not match:
+            raise ValueError("实施编码 is <基本编码 12>-<区划 12 digits>-<3 digits>-<USCC 18>-<1 digit>-<2 digits>")
+        if not uscc.is_valid(match["uscc"]):
+            raise ValueError(f"实施编码: {match['uscc']} is not a valid 统一社会信用代码 (check character)")
+        return value
+
+    @model_validator(mode="after")
+    def _codes_agree(self) -> Procedure:
+        if self.basic_code and self.implementation_code and not self.implementation_code.startswith(
+                self.basic_code + "-"):
+            raise ValueError("the 实施编码 does not start with this procedure's 基本编码")
+        return self
 
 
 class QuestionType(StrEnum):
@@ -271,6 +406,11 @@ class Thing(Sourced):
     questions: tuple[Question, ...] = ()
     procedures: tuple[ThingProcedure, ...] = Field(min_length=1)
     cases: tuple[Case, ...] = ()
+    unconfirmed: tuple[str, ...] = ()  # parts not yet checked against an official guide, in plain words
+    # 受理条件 of the joint service as the provinces state them, and the same as a condition over the answers:
+    # when ``eligible_when`` is false the procedures are still listed, but each is applied for separately.
+    conditions: tuple[Sentence, ...] = ()
+    eligible_when: str | None = None
 
     _procedures = field_validator("procedures", mode="before")(_normalise_uses)
 
@@ -290,7 +430,8 @@ class KeyItemList(Sourced):
     batch: int = Field(ge=1)
     title: str
     instrument: str | None = None
-    date: dt.date | None = None
+    date: dt.date | None = None          # the date the instrument bears (成文日期)
+    published: dt.date | None = None     # the date it was made public (发布日期), when it differs
     declared_count: int | None = Field(default=None, ge=0)
     items: tuple[ListItem, ...] = ()
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from onething.catalog.errors import InvalidCatalog, Problem
+from onething.catalog.guide import missing_guide_parts
 from onething.catalog.loader import LoadResult, load_catalog
-from onething.catalog.model import Catalog
+from onething.catalog.model import Catalog, Procedure
 from onething.catalog.validate import validate
 
 if TYPE_CHECKING:
@@ -46,6 +48,37 @@ def thing_summaries(catalog: Catalog) -> list[dict[str, Any]]:
     ]
 
 
+def procedure_guide(catalog: Catalog, proc: Procedure) -> dict[str, Any]:
+    """One procedure's 办事指南 as plain data: the ``guide`` object of ``catalog show --json``."""
+    guide = proc.guide
+    materials = []
+    for use in proc.materials:
+        material = catalog.materials.get(use.id)
+        materials.append({
+            "id": use.id, "name": material.name if material else use.id, "required": use.required,
+            "when": use.when, "form": _value(use.form), "copies": use.copies, "medium": _value(use.medium),
+            "channel": _value(use.channel), "proven_by": list(material.proven_by) if material else [],
+        })
+    return {
+        "conditions": list(guide.conditions),
+        "basis": [b.model_dump(mode="json") for b in guide.basis],
+        "fees": guide.fees,
+        "locations": [loc.model_dump(mode="json") for loc in guide.locations],
+        "contacts": guide.contacts.model_dump(mode="json") if guide.contacts else None,
+        "result": proc.result.model_dump(mode="json") if proc.result else None,
+        "delivery": [d.value for d in guide.delivery],
+        "legal_days": proc.legal_days,
+        "legal_days_basis": guide.legal_days_basis.model_dump(mode="json") if guide.legal_days_basis else None,
+        "promised_days": proc.promised_days,
+        "materials": materials,
+        "missing": missing_guide_parts(proc),
+    }
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return member.value if member is not None else None
+
+
 def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
     """The one-time notice (一次告知): what a thing needs, before any answer is given."""
     thing = catalog.thing(code)
@@ -56,12 +89,15 @@ def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
         proc = catalog.procedures[tp.id]
         dept = catalog.departments.get(proc.department)
         procedures.append({
-            "id": proc.id, "name": proc.name, "code": proc.code, "department": proc.department,
+            "id": proc.id, "name": proc.name, "basic_code": proc.basic_code,
+            "implementation_code": proc.implementation_code, "department": proc.department,
             "department_name": dept.name if dept else proc.department, "kind": proc.kind.value,
             "when": tp.when, "after": list(tp.after), "legal_days": proc.legal_days,
             "promised_days": proc.promised_days, "steps": proc.steps, "trips": proc.trips,
-            "result": proc.result.model_dump() if proc.result else None, "source": proc.source,
-            "confidence": proc.confidence.value,
+            "result": proc.result.model_dump(mode="json") if proc.result else None, "source": proc.source,
+            "sources": [s.model_dump(mode="json") for s in proc.sources],
+            "confidence": proc.confidence.value, "note": proc.note, "unconfirmed": list(proc.unconfirmed),
+            "guide": procedure_guide(catalog, proc),
         })
         for use in proc.materials:
             material = catalog.materials[use.id]
@@ -77,7 +113,10 @@ def thing_guide(catalog: Catalog, code: str) -> dict[str, Any]:
         "description": thing.description,
         "lead": {"id": thing.lead, "name": lead.name if lead else thing.lead},
         "promised_days": thing.promised_days, "legal_days": thing.legal_days,
-        "lists": catalog.lists_of(thing.code), "source": thing.source, "confidence": thing.confidence.value,
+        "lists": catalog.lists_of(thing.code), "source": thing.source,
+        "sources": [s.model_dump(mode="json") for s in thing.sources],
+        "confidence": thing.confidence.value, "note": thing.note, "unconfirmed": list(thing.unconfirmed),
+        "conditions": list(thing.conditions), "eligible_when": thing.eligible_when,
         "questions": [q.model_dump(mode="json") for q in thing.questions],
         "procedures": procedures, "materials": list(materials.values()),
         "cases": [c.model_dump(mode="json") for c in thing.cases],

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from onething.catalog.conditions import ConditionError, compile_condition
 from onething.catalog.errors import Problem
+from onething.catalog.guide import missing_guide_parts
 from onething.catalog.loader import LoadResult
 from onething.catalog.model import NUMBER_FIELD_TYPES, Catalog, FieldDef, FieldUse, MaterialUse, QuestionType, Thing
 
@@ -156,6 +157,8 @@ def _check_thing(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem
         if tp.when:
             problems += _check_condition(result, "things", code, ("procedures", index, "when"), tp.when,
                                          questions, "")
+    if thing.eligible_when:
+        problems += _check_condition(result, "things", code, ("eligible_when",), thing.eligible_when, questions, "")
     problems += _check_cycles(result, thing)
     for index, case in enumerate(thing.cases):
         for key in case.answers:
@@ -220,6 +223,56 @@ def _check_cycles(result: LoadResult, thing: Thing) -> list[Problem]:
     return problems
 
 
+def check_codes(result: LoadResult) -> list[Problem]:
+    """No 事项编码 is used twice: an implementation code names one procedure; a basic code is shared only by
+    procedures that each carry their own implementation code (业务办理项 of one item)."""
+    problems: list[Problem] = []
+    implementation: dict[str, str] = {}
+    basic: dict[str, list[str]] = {}
+    for proc in result.catalog.procedures.values():
+        if proc.implementation_code:
+            first = implementation.setdefault(proc.implementation_code, proc.id)
+            if first != proc.id:
+                problems.append(result.problem("procedures", proc.id, "implementation_code",
+                                               message=f"实施编码 {proc.implementation_code} is also used by "
+                                                       f"procedure {first}"))
+        if proc.basic_code:
+            basic.setdefault(proc.basic_code, []).append(proc.id)
+    procedures = result.catalog.procedures
+    for code, users in basic.items():
+        if len(users) > 1 and not all(procedures[u].implementation_code for u in users):
+            for user in users[1:]:
+                problems.append(result.problem("procedures", user, "basic_code",
+                                               message=f"基本编码 {code} is also used by procedure {users[0]}; "
+                                                       f"procedures sharing a 基本编码 each need their own 实施编码"))
+    return problems
+
+
+def check_guides(result: LoadResult) -> list[Problem]:
+    """What each procedure's 办事指南 and each thing's sources still lack — information, not errors — and a
+    legal-limit basis given for an unknown limit (an error: the two contradict)."""
+    problems: list[Problem] = []
+    for proc in result.catalog.procedures.values():
+        if proc.guide.legal_days_basis is not None and proc.legal_days is None:
+            problems.append(result.problem("procedures", proc.id, "guide", "legal_days_basis",
+                                           message="`legal_days_basis` is given but `legal_days` is null"))
+        missing = missing_guide_parts(proc)
+        if missing:
+            problems.append(result.problem("procedures", proc.id, "guide", info=True,
+                                           message=f"procedure {proc.id}: 办事指南 not yet sourced: "
+                                                   f"{', '.join(missing)}"))
+        if not proc.sources:
+            problems.append(result.problem("procedures", proc.id, "id", info=True,
+                                           message=f"procedure {proc.id} has no `sources` (confidence "
+                                                   f"{proc.confidence.value})"))
+    for thing in result.catalog.things.values():
+        if not thing.sources:
+            problems.append(result.problem("things", thing.code, "code", info=True,
+                                           message=f"thing {thing.code} has no `sources` (confidence "
+                                                   f"{thing.confidence.value})"))
+    return problems
+
+
 def validate(result: LoadResult) -> list[Problem]:
     """Every problem of a loaded catalog: those found while loading and the cross-reference ones."""
-    return sorted({*result.problems, *check_references(result)})
+    return sorted({*result.problems, *check_references(result), *check_codes(result), *check_guides(result)})

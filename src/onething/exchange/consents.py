@@ -90,7 +90,7 @@ def propose_consent(catalog: Catalog, plan: Plan, purpose: str | None = None) ->
             holder_name=holder.name if holder else resource.holder, fields=ordered,
             field_labels=tuple(catalog.fields[f].label if f in catalog.fields else f for f in ordered),
             procedures=tuple(sorted(procedures))))
-    return ConsentProposal(purpose=purpose or f"办理{plan.thing_name}", items=tuple(items))
+    return ConsentProposal(purpose=purpose or f"办理{plan.thing_name}“一件事”", items=tuple(items))
 
 
 def grant_consent(session: Session, catalog: Catalog, actor: Actor, *, application_ref: str, purpose: str,

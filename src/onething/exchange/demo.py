@@ -117,7 +117,8 @@ def _grants(session: Any, catalog: Catalog, now: datetime) -> int:
                 if exists is not None or applicant is None or holder is None:
                     continue
                 grant = apply_for_grant(
-                    session, catalog, applicant, resource=resource_id, purpose=f"办理{catalog.things[code].name}",
+                    session, catalog, applicant, resource=resource_id,
+                    purpose=f"办理{catalog.things[code].name}“一件事”",
                     procedures=sorted(mine), legal_basis="《政务数据共享条例》；国办发〔2024〕3号",
                     fields=[f for f in resource.fields if f in fields], expires_at=now + timedelta(days=365),
                     now=now, decision_days=settings.grant_decision_days)

@@ -27,13 +27,33 @@ def percent(value: float | None) -> str:
 
 
 def days(value: int | None) -> str:
+    # ``legal_days: null`` means no legal limit was found, not that the law sets none.
     if value is None:
-        return "未规定"
+        return "未查明"
     if value == 0:
         return "即办"
     return f"{value} 个工作日"
 
 
+# 办事指南 enum values (catalog.model: MaterialForm, Medium, Channel, DeliveryMethod) in the guide's words.
+GUIDE_LABELS = {
+    "original": "原件", "copy": "复印件", "original_and_copy": "原件和复印件", "original_or_copy": "原件或复印件",
+    "paper": "纸质", "electronic": "电子", "paper_or_electronic": "纸质或电子",
+    "applicant": "申请人自备", "government": "政府部门核发", "shared": "共享获取（无需提交）",
+    "applicant_or_shared": "申请人自备或共享获取",
+    "window": "窗口领取", "post": "邮政寄递", "electronic_delivery": "电子证照（网上送达）",
+}
+
+
+def guide_label(value: str | None, kind: str = "") -> str:
+    if value is None:
+        return "未查明"
+    if kind == "delivery" and value == "electronic":
+        return GUIDE_LABELS["electronic_delivery"]
+    return GUIDE_LABELS.get(value, value)
+
+
+templates.env.filters["guide_label"] = guide_label
 templates.env.filters["percent"] = percent
 templates.env.filters["days"] = days
 templates.env.filters["audience_label"] = audience_label

@@ -111,7 +111,8 @@ def list_summaries(catalog: Catalog) -> list[dict[str, Any]]:
         out.append({
             "id": lst.id, "issuer": lst.issuer, "issuer_name": issuer_label(lst.issuer), "year": lst.year,
             "batch": lst.batch, "title": lst.title, "instrument": lst.instrument,
-            "date": lst.date.isoformat() if lst.date else None, "declared_count": lst.declared_count,
+            "date": lst.date.isoformat() if lst.date else None,
+            "published": lst.published.isoformat() if lst.published else None, "declared_count": lst.declared_count,
             "known_count": len(lst.items), "source": lst.source, "confidence": lst.confidence.value,
             "items": items,
         })

@@ -68,7 +68,7 @@ class KeyItemListOut(BaseModel):
 
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"answers": {"has_licence": False, "area_sqm": 80}}]})
+        "examples": [{"answers": {"has_licence": False, "fire_route": "commitment"}}]})
 
     answers: dict[str, Any] = Field(default_factory=dict,
                                     description="question id → answer; unanswered questions take their default")

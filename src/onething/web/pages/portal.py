@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from onething.catalog.conditions import compile_condition
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Question, QuestionType, Thing
 from onething.catalog.service import thing_guide
@@ -79,6 +80,8 @@ class PlanOutcome:
     form: GuideForm
     plan: Plan | None = None
     stages: list[tuple[int, list[Any]]] = field(default_factory=list)
+    # False when the answers fall outside the thing's 受理条件 (``eligible_when``): apply to each department.
+    bundled: bool = True
 
 
 def evaluate(catalog: Catalog, thing: Thing, params: Mapping[str, str]) -> PlanOutcome:
@@ -95,7 +98,8 @@ def evaluate(catalog: Catalog, thing: Thing, params: Mapping[str, str]) -> PlanO
         return PlanOutcome(form)
     stages = [(number, [p for p in result.procedures if p.id in ids])
               for number, ids in enumerate(result.stages, start=1)]
-    return PlanOutcome(form, result, stages)
+    bundled = thing.eligible_when is None or compile_condition(thing.eligible_when).evaluate(result.answers)
+    return PlanOutcome(form, result, stages, bundled)
 
 
 def _plan_query(thing: Thing, form: GuideForm) -> str:
