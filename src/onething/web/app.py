@@ -22,12 +22,14 @@ from onething.web.api import accounts as accounts_api
 from onething.web.api import audit as audit_api
 from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
+from onething.web.api import certificates as certificates_api
 from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth, optional_actor
 from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
+from onething.web.pages import certificates as certificate_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
 from onething.web.problems import install_problem_handlers
@@ -80,4 +82,6 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(audit_api.router)
     app.include_router(exchange_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(certificates_api.router)
+    app.include_router(certificate_pages.router)
     return app
