@@ -204,3 +204,15 @@ def test_the_issuing_department_revokes_with_a_reason(world: World) -> None:
         assert (entry.subject_id, entry.actor_name, entry.department) == (item["id"], "samr-staff", "samr")
         event = session.scalars(select(OutboxEvent).where(OutboxEvent.kind == "certificate.revoked")).one()
         assert event.department == "samr" and event.payload["certificate"]["id"] == item["id"]
+
+
+def test_pages_show_the_certificate_to_its_holder_and_its_issuer(world: World) -> None:
+    application = approved_licence(world, "acme", "cert-6")
+    [item] = certificates_of(world, "acme", application["id"]).json()
+    page = world.get("acme", f"/me/applications/{application['id']}")
+    assert page.status_code == 200
+    assert f'href="/api/v1/certificates/{item["id"]}/download"' in page.text
+    licence = world.tasks_of(application["id"])[LICENCE]
+    task_page = world.get("samr-staff", f"/workbench/tasks/{licence['id']}")
+    assert task_page.status_code == 200
+    assert f'data-certificate="{item["id"]}"' in task_page.text and "已签发的电子证照" in task_page.text
