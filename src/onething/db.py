@@ -108,7 +108,8 @@ def import_all_tables() -> None:
     import importlib
 
     for module in ("onething.catalog.tables", "onething.accounts.tables", "onething.cases.tables",
-                   "onething.exchange.tables", "onething.delivery.tables"):
+                   "onething.exchange.tables", "onething.delivery.tables",
+                   "onething.certificates.tables"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

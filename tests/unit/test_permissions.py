@@ -34,6 +34,7 @@ EXPECTED: dict[str, dict[Role, Reach]] = {
     "task:decide": {STAFF: Reach.department, ADMIN: Reach.department},
     "rectification:answer": {STAFF: Reach.department, ADMIN: Reach.department},
     "correction:answer": {STAFF: Reach.department, ADMIN: Reach.department},
+    "certificate:revoke": {STAFF: Reach.department, ADMIN: Reach.department},
     "grant:decide": {ADMIN: Reach.department},
     "department:configure": {ADMIN: Reach.department, OPS: Reach.all},
     "user:manage": {OPS: Reach.all},

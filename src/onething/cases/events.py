@@ -29,6 +29,8 @@ EVENT_KINDS = frozenset({
     "application.completed", "application.rated", "rectification.answered",
     # Extensions: departments must learn that work they hold is void.
     "application.withdrawn", "application.rejected",
+    # Certificates (电子证照) issued with an approval, and revoked by their department.
+    "certificate.issued", "certificate.revoked",
 })
 
 

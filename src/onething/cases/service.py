@@ -59,6 +59,7 @@ from onething.cases.validation import check_value, validate_form
 from onething.cases.views import application_view, task_view
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Thing
+from onething.certificates import api as certificates
 from onething.db import session_scope
 from onething.intake import IntakeError, coerce_answers
 from onething.intake import plan as make_plan
@@ -335,6 +336,8 @@ def _check_decision(decision: Decision, plan: Plan) -> None:
     if decision.kind is DecisionKind.approve and decision.result is not None and not isinstance(decision.result,
                                                                                                Mapping):
         errors.append(("result", "应为对象"))
+    if decision.kind is DecisionKind.approve:
+        errors.extend(certificates.result_errors(decision.result))
     if errors:
         raise Invalid(errors)
 
@@ -369,6 +372,8 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
             task.result = {"document": planned.result if planned else None, **dict(decision.result or {})}
             task.decided_at = now
             data["result"] = task.result
+            if planned is not None and planned.result:
+                _issue_certificate(session, changes, app, task, planned.department_name, planned.result, now)
         elif decision.kind is DecisionKind.reject:
             task.reason = (decision.reason or "").strip()
             task.decided_at = now
@@ -390,6 +395,21 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
         session.flush()
         changes.write(session)
         return task_view(task, thing=app.thing)
+
+
+def _issue_certificate(session: Session, changes: Changes, app: ApplicationRow, task: TaskRow, department_name: str,
+                       title: str, now: datetime) -> None:
+    """The approval's signed certificate (电子证照), in the approval's transaction, audited and announced."""
+    certificate = certificates.issue_for_approval(
+        session, application_id=app.id, task_id=task.id, procedure=task.procedure, applicant_id=app.applicant_id,
+        department=task.department, department_name=department_name, title=title, result=task.result or {},
+        now=now)
+    facts = {"id": certificate.id, "title": certificate.title, "number": certificate.number,
+             "key_id": certificate.key_id, "task": task.id}
+    changes.audit("certificate.issued", "certificate", certificate.id, application_id=app.id,
+                  department=task.department, data=facts)
+    changes.event("certificate.issued", department=task.department, application_id=app.id,
+                  payload={"certificate": facts})
 
 
 def _open_supplement(session: Session, changes: Changes, task: TaskRow, decision: Decision, now: datetime) -> None:

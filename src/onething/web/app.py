@@ -22,6 +22,7 @@ from onething.web.api import accounts as accounts_api
 from onething.web.api import audit as audit_api
 from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
+from onething.web.api import certificates as certificates_api
 from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth, optional_actor
@@ -30,6 +31,7 @@ from onething.web.middleware import RequestContextMiddleware, SecurityHeadersMid
 from onething.web.nostore import NoStoreMiddleware
 from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
+from onething.web.pages import certificates as certificate_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
 from onething.web.problems import install_problem_handlers
@@ -86,4 +88,6 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(audit_api.router)
     app.include_router(exchange_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(certificates_api.router)
+    app.include_router(certificate_pages.router)
     return app

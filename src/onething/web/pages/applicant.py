@@ -34,6 +34,7 @@ from onething.cases import workbench as case_reads
 from onething.cases.settings import get_case_settings
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Thing
+from onething.certificates import api as certificates
 from onething.intake.model import FormField, Plan
 from onething.web.auth import CurrentActor, now_of, rate_limit, template_context
 from onething.web.deps import get_catalog, get_engine
@@ -358,6 +359,7 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
     context = template_context(
         request, application=application, plan=plan, nav="my-applications", notice=notice, message=message,
         timeline=views.timeline(application, history, catalog), results=results, rating=rating,
+        certificates=certificates.list_for_application(engine, actor, application_id),
         open_supplements=open_supplements, rating_errors=rating_errors or [],
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
         failed=[views.material_names(plan).get(m, m) for m in failed or []],

@@ -23,6 +23,7 @@ from onething.cases import api as cases
 from onething.cases import workbench as case_reads
 from onething.cases.settings import get_case_settings
 from onething.catalog.model import Catalog
+from onething.certificates import api as certificates
 from onething.intake.model import Plan
 from onething.web.auth import CurrentActor, now_of, template_context
 from onething.web.deps import get_catalog, get_engine
@@ -84,6 +85,7 @@ def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog,
         predecessors=[planned[p] for p in task["after"] if p in planned],
         supplements=[s for s in application["supplements"] if s["task"] == task_id],
         decisions=views.allowed_decisions(task["status"]), message=message, notice=notice,
+        certificate=certificates.certificate_of_task(engine, actor, task_id),
         failed_kind=failed_kind, errors=errors or {}, posted=posted or {}, nav="cases-workbench",
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
         **views.template_helpers(catalog))
