@@ -27,8 +27,8 @@ def test_every_part_of_a_log_line_is_masked() -> None:
     except ValueError:
         import sys
 
-        record = logging.LogRecord("onething.test", logging.ERROR, __file__, 1, "fetch for %s by %s", (ID_NUMBER, PHONE),
-                                   sys.exc_info())
+        record = logging.LogRecord("onething.test", logging.ERROR, __file__, 1, "fetch for %s by %s",
+                                   (ID_NUMBER, PHONE), sys.exc_info())
     record.fields = {"subject": ID_NUMBER, "uscc": USCC}
     line = formatter.format(record)
     entry = json.loads(line)

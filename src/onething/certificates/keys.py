@@ -25,20 +25,16 @@ from sqlalchemy.orm import Session
 from onething.certificates.errors import KeysUnavailable
 from onething.certificates.model import ED25519
 from onething.certificates.tables import SigningKey
-from onething.config import get_settings
-
-# Development and tests only: outside production an unset ONETHING_SECRET_KEY falls back to this, as the
-# exchange's pseudonyms do. Production refuses to make or use a key without a real secret.
-_DEVELOPMENT_SECRET = "onething-development-certificate-keys"  # noqa: S105 - public by design, never production
+from onething.config import ConfigurationError, get_settings
 
 
 def _wrapping_key() -> bytes:
-    settings = get_settings()
-    secret = settings.secret_key
-    if not secret:
-        if settings.environment == "production":
-            raise KeysUnavailable("ONETHING_SECRET_KEY 未设置：无法保护部门签章密钥")
-        secret = _DEVELOPMENT_SECRET
+    """The key that seals departments' private keys: derived from ONETHING_SECRET_KEY (required outside the
+    demo; in the demo the random key kept in var/, never a constant)."""
+    try:
+        secret = get_settings().resolved_secret_key()
+    except ConfigurationError as exc:
+        raise KeysUnavailable(f"ONETHING_SECRET_KEY 未设置或过短：无法保护部门签章密钥（{exc}）") from None
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=b"onething certificate signing keys v1").derive(secret.encode("utf-8"))
 

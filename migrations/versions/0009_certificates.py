@@ -1,7 +1,7 @@
 """Certificates (电子证照): the departments' signing keys and the issued, signed certificates.
 
-Revision ID: h10_certs_0001
-Revises: h8_accounts_0001
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "h10_certs_0001"
-down_revision = "h8_accounts_0001"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
