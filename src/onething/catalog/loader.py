@@ -25,6 +25,7 @@ from onething.catalog.model import (
     KeyItemList,
     Material,
     Procedure,
+    Region,
     Resource,
     Thing,
 )
@@ -42,6 +43,7 @@ DOCUMENT_KINDS: dict[str, type[BaseModel]] = {
     "thing": Thing,
     "list": KeyItemList,
     "calendar": CalendarOverrides,
+    "region": Region,
 }
 # Where each kind may live, relative to the catalog root.
 KIND_LOCATIONS = {
@@ -53,6 +55,7 @@ KIND_LOCATIONS = {
     "thing": ("", "things"),
     "list": ("", "lists"),
     "calendar": ("calendar.yaml", ""),
+    "region": ("", "regions"),
 }
 
 
@@ -156,7 +159,8 @@ def load_catalog(root: Path) -> LoadResult:
     problems: list[Problem] = []
     origins: dict[tuple[str, str], Origin] = {}
     collected: dict[str, dict[str, Any]] = {kind: {} for kind in ("departments", "fields", "materials",
-                                                               "resources", "procedures", "things", "lists")}
+                                                               "resources", "procedures", "things", "lists",
+                                                               "regions")}
     calendar = CalendarOverrides()
     if not root.is_dir():
         problems.append(Problem(str(root), 1, 1, "catalog folder does not exist"))
@@ -229,6 +233,15 @@ def load_catalog(root: Path) -> LoadResult:
             origin = Origin(file, positions, base)
             if isinstance(doc, CalendarOverrides):
                 calendar = doc
+                continue
+            if isinstance(doc, Region):
+                if rel.parts != ("regions", doc.code, "region.yaml"):
+                    _, line, col = origin.at("code")
+                    problems.append(Problem(file, line, col, f"region {doc.code!r} belongs in "
+                                            f"regions/{doc.code}/region.yaml"))
+                    continue
+                collected["regions"][doc.code] = doc
+                origins[("regions", doc.code)] = origin
                 continue
             key, bucket = (doc.code, "things") if isinstance(doc, Thing) else (doc.id, "lists")  # type: ignore[attr-defined]
             if key != path.stem:
