@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     database_url: str = ""
     catalog: Path | None = None
+    # The platform's region (catalog/regions/<code>): applications without one are planned with its rules.
+    # Unset: the national definitions. ONETHING_REGION.
+    region: str | None = None
     secret_key: str = ""
     environment: str = "development"
     log_level: str = "INFO"
