@@ -44,6 +44,22 @@ def _load(path: Path | None = None) -> Any:
         raise typer.Exit(1) from None
 
 
+def _for_region(catalog: Any, region: str | None) -> Any:
+    """The catalog as ``region`` resolves it (city inherits province inherits national); exit 1 if unknown."""
+    from onething.catalog.errors import UnknownRegion
+    from onething.catalog.regions import resolve
+
+    try:
+        return resolve(catalog, region)
+    except UnknownRegion as exc:
+        err.print(f"[red]{exc}[/red] (see `onething catalog regions`)")
+        raise typer.Exit(1) from None
+
+
+RegionOption = Annotated[str | None, typer.Option(
+    "--region", help="region code: resolve the thing as that region defines it (default: national)")]
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -65,7 +81,8 @@ def catalog_validate(path: Annotated[Path | None, typer.Argument(help="catalog f
         raise typer.Exit(1)
     print(f"catalog OK: {len(cat.things)} things, {len(cat.procedures)} procedures, "
           f"{len(cat.departments)} departments, {len(cat.fields)} fields, {len(cat.materials)} materials, "
-          f"{len(cat.resources)} resources, {len(cat.lists)} lists, {cases} cases passed")
+          f"{len(cat.resources)} resources, {len(cat.lists)} lists, {len(cat.regions)} regions, "
+          f"{cases} cases passed")
 
 
 @catalog_app.command("list")
@@ -93,14 +110,16 @@ def catalog_show(
     code: str,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+    region: RegionOption = None,
 ) -> None:
     """Show one thing's guide: questions, procedures, materials, limits."""
     from onething.catalog.errors import UnknownThing
     from onething.catalog.service import thing_guide
 
-    catalog = _load(path)
+    catalog = _for_region(_load(path), region)
     try:
         guide = thing_guide(catalog, code)
+        guide["region"] = region
     except UnknownThing as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -142,6 +161,7 @@ def catalog_plan(
     answers: Annotated[str | None, typer.Option("--answers", help="JSON object, or @file.json")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+    region: RegionOption = None,
 ) -> None:
     """Compute the plan for a thing and answers: procedures, merged form, materials, time, reductions."""
     from onething.catalog.errors import UnknownThing
@@ -158,7 +178,7 @@ def catalog_plan(
         if not isinstance(raw, dict):
             err.print("[red]--answers must be a JSON object[/red]")
             raise typer.Exit(2)
-    catalog = _load(path)
+    catalog = _for_region(_load(path), region)
     try:
         result = plan(catalog, code, raw)
     except UnknownThing as exc:
@@ -169,7 +189,7 @@ def catalog_plan(
             err.print(f"[red]{field}: {message}[/red]")
         raise typer.Exit(1) from None
     if as_json:
-        _print_json(result.to_json())
+        _print_json({**result.to_json(), "region": region})
         return
     console.print(f"[bold]{result.thing_name}[/bold] — 承诺时限 {result.promised_days} 个工作日 "
                   f"(分别办理合计 {result.separately.days})")
@@ -193,6 +213,26 @@ def catalog_plan(
     console.print(materials)
     r = result.reductions
     console.print(f"减材料 {r.materials:.0%} · 减环节 {r.steps:.0%} · 减时间 {r.time:.0%} · 减跑动 {r.trips:.0%}")
+
+
+@catalog_app.command("regions")
+def catalog_regions(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    path: Annotated[Path | None, typer.Option("--path", help="catalog folder")] = None,
+) -> None:
+    """Regions that inherit the national catalog (province → city → county) and the things each overrides."""
+    from onething.catalog.regions import region_summaries
+
+    rows = region_summaries(_load(path))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="regions")
+    for column in ("code", "name", "level", "parent", "things overridden"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["code"], row["name"], row["level"], row["parent"] or "national", ", ".join(row["things"]))
+    console.print(table)
 
 
 @catalog_app.command("publish")

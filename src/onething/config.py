@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Local demo (ONETHING_DEMO, `make run`): the demo registries answer for holders without a service of their
     # own, a per-checkout random key stands in for ONETHING_SECRET_KEY, cookies work over plain http.
     demo: bool = False
+    # The platform's region (catalog/regions/<code>): applications without one are planned with its rules.
+    # Unset: the national definitions. ONETHING_REGION.
+    region: str | None = None
     secret_key: str = ""
     environment: str = "development"
     log_level: str = "INFO"

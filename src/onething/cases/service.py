@@ -59,6 +59,7 @@ from onething.cases.validation import check_value, validate_form
 from onething.cases.views import application_view, task_view
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Thing
+from onething.catalog.regions import resolve as resolve_region
 from onething.certificates import api as certificates
 from onething.db import session_scope
 from onething.intake import IntakeError, coerce_answers
@@ -137,6 +138,15 @@ def _cached_plan(catalog: Catalog, thing_def: Thing, answers: Mapping[str, Any])
         while len(_plan_cache) > PLAN_CACHE_SIZE:
             _plan_cache.popitem(last=False)
     return computed
+
+
+def _region_catalog(catalog: Catalog, region: str | None) -> Catalog:
+    """The catalog as ``region`` resolves it; Invalid naming the field when the region is unknown."""
+    if region is None or region == "":
+        return catalog
+    if not isinstance(region, str) or region not in catalog.regions:
+        raise Invalid([("region", f"没有编码为 {region!r} 的地区")])
+    return resolve_region(catalog, region)
 
 
 def _answers_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]) -> Plan:
@@ -232,7 +242,7 @@ def _existing_submission(session: Session, applicant_id: int, key: str, digest: 
 def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalog_version: str, thing: str,
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
                        now: datetime, consent_id: str | None = None, application_ref: str | None = None,
-                       providers: Any = None) -> Submitted:
+                       providers: Any = None, region: str | None = None) -> Submitted:
     """Submit once (一次提交): recompute the plan, validate the merged form, create one task per procedure.
 
     The same applicant, key and body answer the first application again; the same key with another body is
@@ -241,12 +251,19 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     With the applicant's ``consent_id`` (and its ``application_ref``), the facts are fetched again through the
     exchange: prefilled fields are locked to the fetched values, materials proven by data are recorded as
     exempt with their proof. A refused or unavailable fetch only means upload instead — never a refusal here.
+
+    ``region`` (a catalog region code) plans the application with that region's rules — the city's, inherited
+    from its province and the national definitions — and is recorded on it. ``catalog`` is the national one.
     """
     authorize(actor, "application:submit")
+    catalog = _region_catalog(catalog, region)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
-    link = {"consent": consent_id, "application_ref": application_ref} if consent_id or application_ref else None
-    digest = request_hash(thing, answers, form, link)
+    link: dict[str, Any] = {"consent": consent_id, "application_ref": application_ref} if (
+        consent_id or application_ref) else {}
+    if region:
+        link["region"] = region
+    digest = request_hash(thing, answers, form, link or None)
     with session_scope(engine) as session:
         existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
         if existing is not None:
@@ -261,7 +278,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
-                                       calendar, now, shared)
+                                       calendar, now, shared, region or None)
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
@@ -274,7 +291,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
                         key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
-                        shared: shared_data.Prefilled | None = None) -> dict[str, Any]:
+                        shared: shared_data.Prefilled | None = None, region: str | None = None) -> dict[str, Any]:
     changes = Changes(actor, now)
     proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
@@ -284,11 +301,11 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
         exchange_ref=shared.ref if shared is not None else None,
         consent_id=shared.consent.id if shared is not None and shared.consent is not None else None,
-        data_proofs=proofs,
+        data_proofs=proofs, region=region,
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here
-    data: dict[str, Any] = {"thing": plan.thing, "catalog_version": catalog_version,
+    data: dict[str, Any] = {"thing": plan.thing, "catalog_version": catalog_version, "region": region,
                             "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()}
     if proofs is not None:
         # Which fetch proves which material (audit entry ids); never the values themselves.

@@ -56,6 +56,8 @@ class ApplicationRow(Base):
     exchange_ref: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     consent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     data_proofs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The region whose catalog rules planned it (catalog/regions/<code>); None: the national definitions.
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),

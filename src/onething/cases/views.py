@@ -73,7 +73,7 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
         "supplements": [supplement_view(s) for s in sorted(supplements, key=lambda s: s.requested_at)],
         "promised_due": _iso(app.promised_due),
         "answers": app.answers, "form": form, "files": [file_view(f) for f in files],
-        "catalog_version": app.catalog_version, "submitted_at": _iso(app.submitted_at),
+        "catalog_version": app.catalog_version, "region": app.region, "submitted_at": _iso(app.submitted_at),
         "completed_at": _iso(app.completed_at), "version": app.version,
         "shared_data": shared_data_view(app, departments),
     }

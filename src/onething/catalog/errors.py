@@ -43,3 +43,9 @@ class UnknownVersion(CatalogError):
     def __init__(self, ref: str) -> None:
         super().__init__(f"no published catalog version {ref!r}")
         self.ref = ref
+
+
+class UnknownRegion(CatalogError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no region with code {code!r}")
+        self.code = code

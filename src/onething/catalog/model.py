@@ -94,12 +94,22 @@ class Sourced(Strict):
     note: str | None = None
 
 
+class Level(StrEnum):
+    """Administrative level (层级) of a department or a region."""
+
+    national = "national"
+    province = "province"
+    city = "city"
+    county = "county"
+
+
 class Department(Sourced):
     """A government department (部门) that owns procedures and holds data."""
 
     id: Slug
     name: str
     short_name: str | None = None
+    level: Level | None = None
 
 
 class Choice(Strict):
@@ -449,6 +459,85 @@ class CalendarOverrides(Sourced):
     years: tuple[int, ...] = ()
 
 
+class DepartmentChange(Sourced):
+    """A region's department: a new one, or a national one renamed locally. ``takes_over`` merges departments
+    into it (a 行政审批局 that takes over several departments' approvals): in the region, every procedure and
+    lead of those departments is handled by this one."""
+
+    id: Slug
+    name: str
+    short_name: str | None = None
+    level: Level | None = None
+    takes_over: tuple[Slug, ...] = ()
+
+
+class ProcedureOverride(Sourced):
+    """What a region changes in a national procedure (local limits, its own 实施编码, a local department).
+    Keys left out are inherited."""
+
+    id: Slug
+    name: str | None = None
+    department: Slug | None = None
+    implementation_code: str | None = None
+    legal_days: int | None = Field(default=None, ge=0)
+    promised_days: int | None = Field(default=None, ge=0)
+    steps: int | None = Field(default=None, ge=0)
+    trips: int | None = Field(default=None, ge=0)
+    guide: Guide | None = None
+    unconfirmed: tuple[str, ...] | None = None
+
+
+class ThingProcedureChange(Strict):
+    """A region's change to one procedure of a thing: its condition (a local threshold) or its order."""
+
+    id: Slug
+    when: str | None = None
+    after: tuple[Slug, ...] | None = None
+
+
+class ThingOverride(Sourced):
+    """What a region changes in a national thing. Keys left out are inherited."""
+
+    code: Slug
+    name: str | None = None
+    description: str | None = None
+    lead: Slug | None = None
+    promised_days: int | None = Field(default=None, ge=0)
+    legal_days: int | None = Field(default=None, ge=0)
+    steps: int | None = Field(default=None, ge=0)
+    trips: int | None = Field(default=None, ge=0)
+    conditions: tuple[Sentence, ...] | None = None
+    unconfirmed: tuple[str, ...] | None = None
+    add_questions: tuple[Question, ...] = ()
+    add_procedures: tuple[ThingProcedure, ...] = ()
+    drop_procedures: tuple[Slug, ...] = ()
+    change_procedures: tuple[ThingProcedureChange, ...] = ()
+    cases: tuple[Case, ...] | None = None  # replace the inherited cases (they check the region's plan)
+
+    _procedures = field_validator("add_procedures", mode="before")(_normalise_uses)
+
+
+class Region(Sourced):
+    """A province, city or county that inherits the national catalog (or its parent region's) and overrides
+    only what differs (``catalog/regions/<code>/region.yaml``)."""
+
+    code: Slug
+    name: str
+    level: Level
+    parent: Slug | None = None          # None: the national catalog
+    division_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")  # 行政区划代码 (GB/T 2260)
+    departments: tuple[DepartmentChange, ...] = ()
+    procedures: tuple[Procedure, ...] = ()                 # procedures that exist only in this region
+    procedure_overrides: tuple[ProcedureOverride, ...] = ()
+    things: tuple[ThingOverride, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_national(self) -> Region:
+        if self.level is Level.national:
+            raise ValueError("a region is a province, city or county; the national catalog is the root")
+        return self
+
+
 class Catalog(Strict):
     """The whole catalog, indexed by id. Built by the loader; immutable."""
 
@@ -460,6 +549,7 @@ class Catalog(Strict):
     things: dict[str, Thing] = Field(default_factory=dict)
     lists: dict[str, KeyItemList] = Field(default_factory=dict)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+    regions: dict[str, Region] = Field(default_factory=dict)
 
     def thing(self, code: str) -> Thing:
         try:

@@ -35,6 +35,7 @@ def summarise(catalog: Catalog) -> dict[str, int]:
         "things": len(catalog.things), "procedures": len(catalog.procedures),
         "departments": len(catalog.departments), "fields": len(catalog.fields),
         "materials": len(catalog.materials), "resources": len(catalog.resources), "lists": len(catalog.lists),
+        "regions": len(catalog.regions),
     }
 
 
@@ -112,13 +113,13 @@ def _diff_kind(old: dict[str, Any], new: dict[str, Any]) -> KindDiff:
     return result
 
 
-DIFF_KINDS = ("things", "procedures", "lists", "materials", "fields", "resources", "departments")
+DIFF_KINDS = ("things", "procedures", "lists", "materials", "fields", "resources", "departments", "regions")
 
 
 def diff(old: Catalog, new: Catalog) -> dict[str, KindDiff]:
     """What was added, removed and changed (with the keys that changed), kind by kind."""
     before, after = canonical_content(old), canonical_content(new)
-    return {kind: _diff_kind(before[kind], after[kind]) for kind in DIFF_KINDS}
+    return {kind: _diff_kind(before.get(kind, {}), after.get(kind, {})) for kind in DIFF_KINDS}
 
 
 def resolve_ref(session: Session | None, ref: str, load_folder: Any) -> Catalog:

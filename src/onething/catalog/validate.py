@@ -275,4 +275,119 @@ def check_guides(result: LoadResult) -> list[Problem]:
 
 def validate(result: LoadResult) -> list[Problem]:
     """Every problem of a loaded catalog: those found while loading and the cross-reference ones."""
-    return sorted({*result.problems, *check_references(result), *check_codes(result), *check_guides(result)})
+    return sorted({*result.problems, *check_references(result), *check_codes(result), *check_guides(result),
+                   *check_regions(result)})
+
+
+def _region_view(result: LoadResult, region_code: str) -> LoadResult | None:
+    """A LoadResult over the region's resolved catalog whose overridden things point at the region file."""
+    from onething.catalog.errors import UnknownRegion
+    from onething.catalog.loader import Origin
+    from onething.catalog.regions import resolve
+
+    try:
+        resolved = resolve(result.catalog, region_code)
+    except UnknownRegion:
+        return None
+    region = result.catalog.regions[region_code]
+    origin = result.origin("regions", region_code)
+    origins = dict(result.origins)
+    for index, change in enumerate(region.things):
+        origins[("things", change.code)] = Origin(origin.file, origin.positions, (*origin.base, "things", index))
+    for index, proc in enumerate(region.procedures):
+        origins[("procedures", proc.id)] = Origin(origin.file, origin.positions,
+                                                  (*origin.base, "procedures", index))
+    return LoadResult(resolved, [], origins, result.root)
+
+
+def check_regions(result: LoadResult) -> list[Problem]:
+    """Each region's parent, levels and references, and each thing it overrides as resolved for it."""
+    from onething.catalog.errors import UnknownRegion
+    from onething.catalog.regions import LEVEL_ORDER, chain, resolve
+
+    cat = result.catalog
+    problems: list[Problem] = []
+    for code, region in cat.regions.items():
+        def problem(*sub: str | int, message: str, code: str = code) -> Problem:
+            return result.problem("regions", code, *sub, message=message)
+
+        if region.parent is not None:
+            parent = cat.regions.get(region.parent)
+            if parent is None:
+                problems.append(problem("parent", message=f"unknown region {region.parent!r}"))
+                continue
+            if LEVEL_ORDER[parent.level.value] >= LEVEL_ORDER[region.level.value]:
+                problems.append(problem("level", message=f"a {region.level.value} cannot inherit from "
+                                                         f"{parent.code} ({parent.level.value})"))
+        try:
+            chain(cat, code)
+        except UnknownRegion:  # a cycle, or an ancestor that is unknown (reported on that region)
+            problems.append(problem("parent", message=f"region {code} does not lead back to the national "
+                                                      f"catalog (a cycle or an unknown ancestor)"))
+            continue
+        parent_cat = resolve(cat, region.parent)
+        own_departments = {d.id for d in region.departments}
+        departments = set(parent_cat.departments) | own_departments
+        for index, dept_change in enumerate(region.departments):
+            for t_index, old in enumerate(dept_change.takes_over):
+                if old not in parent_cat.departments:
+                    problems.append(problem("departments", index, "takes_over", t_index,
+                                            message=f"unknown department {old!r}"))
+        for index, proc in enumerate(region.procedures):
+            if proc.id in parent_cat.procedures:
+                problems.append(problem("procedures", index, "id",
+                                        message=f"procedure {proc.id!r} already exists; change it under "
+                                                f"`procedure_overrides`"))
+            if proc.department not in departments:
+                problems.append(problem("procedures", index, "department",
+                                        message=f"unknown department {proc.department!r}"))
+            for key, ids, universe in (("fields", [u.id for u in proc.fields], set(cat.fields)),
+                                       ("materials", [u.id for u in proc.materials], set(cat.materials))):
+                for u_index, use_id in enumerate(ids):
+                    if use_id not in universe:
+                        problems.append(problem("procedures", index, key, u_index,
+                                                message=f"unknown {key[:-1]} {use_id!r}"))
+        local_procs = set(parent_cat.procedures) | {p.id for p in region.procedures}
+        for index, override in enumerate(region.procedure_overrides):
+            if override.id not in parent_cat.procedures:
+                problems.append(problem("procedure_overrides", index, "id",
+                                        message=f"unknown procedure {override.id!r}"))
+            if override.department is not None and override.department not in departments:
+                problems.append(problem("procedure_overrides", index, "department",
+                                        message=f"unknown department {override.department!r}"))
+        seen_things: set[str] = set()
+        for index, change in enumerate(region.things):
+            if change.code in seen_things:
+                problems.append(problem("things", index, "code", message=f"thing {change.code!r} overridden twice"))
+            seen_things.add(change.code)
+            base = parent_cat.things.get(change.code)
+            if base is None:
+                problems.append(problem("things", index, "code", message=f"unknown thing {change.code!r}"))
+                continue
+            included = {tp.id for tp in base.procedures}
+            for d_index, proc_id in enumerate(change.drop_procedures):
+                if proc_id not in included:
+                    problems.append(problem("things", index, "drop_procedures", d_index,
+                                            message=f"procedure {proc_id!r} is not in thing {change.code}"))
+            for c_index, c in enumerate(change.change_procedures):
+                if c.id not in included or c.id in change.drop_procedures:
+                    problems.append(problem("things", index, "change_procedures", c_index, "id",
+                                            message=f"procedure {c.id!r} is not in thing {change.code}"))
+            for a_index, tp in enumerate(change.add_procedures):
+                if tp.id not in local_procs:
+                    problems.append(problem("things", index, "add_procedures", a_index, "id",
+                                            message=f"unknown procedure {tp.id!r}"))
+                elif tp.id in included and tp.id not in change.drop_procedures:
+                    problems.append(problem("things", index, "add_procedures", a_index, "id",
+                                            message=f"procedure {tp.id!r} is already in thing {change.code}"))
+        view = _region_view(result, code)
+        if view is None:
+            continue
+        for overridden in region.things:
+            thing = view.catalog.things.get(overridden.code)
+            if thing is None or overridden.code not in parent_cat.things:
+                continue
+            for found in _check_thing(view, view.catalog, thing):
+                problems.append(Problem(found.path, found.line, found.col, f"region {code}: {found.message}",
+                                        found.severity))
+    return problems

@@ -134,3 +134,29 @@ def bench_fetch(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("catalog")
+def bench_catalog(
+    things: Annotated[int, typer.Option("--things", help="things to generate")] = 1000,
+    procedures: Annotated[int, typer.Option("--procedures", help="procedures to generate (at least 40)")] = 5000,
+    plans: Annotated[int, typer.Option("--plans", help="timed plans of the 40-procedure thing")] = 2000,
+    as_json: JsonOption = False,
+) -> None:
+    """A generated province-scale catalog (two region layers): load + validate time (target < 3 s) and the
+    plan of a 40-procedure thing in the city (target p95 < 2 ms)."""
+    from onething.bench.catalog import run_catalog
+
+    result = run_catalog(things=things, procedures=procedures, plans=plans)
+    sizes = result["sizes"]
+    _emit(result, as_json, [
+        f"catalog: {sizes['things']} things, {sizes['procedures']} procedures, {sizes['regions']} region layers "
+        f"({sizes['overridden_things']} things overridden) — {'valid' if result['valid'] else 'INVALID'}",
+        f"load + validate: {result['load_validate_s']:.2f} s (target < {result['load_validate_target_s']:.0f} s)",
+        f"plan of a {result['plan_procedures']}-procedure thing in the city ({result['plans']} runs): "
+        f"{_latency(result['plan'])} (target p95 < {result['plan_p95_target_ms']:.0f} ms)",
+    ])
+    if not result["valid"]:
+        for line in result["errors"]:
+            typer.echo(line, err=True)
+        raise typer.Exit(1)

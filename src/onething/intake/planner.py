@@ -153,7 +153,10 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
     for tp in applicable:
         settle(tp.id)
 
-    order = sorted(applicable, key=lambda tp: (stage[tp.id], thing.procedures.index(tp)))
+    # Position by id, not ``tuple.index`` (pydantic equality per comparison: quadratic, 40 procedures ≈ 7 ms).
+    position = {tp.id: index for index, tp in enumerate(thing.procedures)}
+    order = sorted(applicable, key=lambda tp: (stage[tp.id], position[tp.id]))
+    rank = {tp.id: index for index, tp in enumerate(order)}
     planned = []
     for tp in order:
         proc = catalog.procedures[tp.id]
@@ -162,7 +165,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             id=proc.id, name=proc.name, department=proc.department,
             department_name=dept.name if dept else proc.department, kind=proc.kind.value,
             stage=stage[proc.id],
-            after=tuple(p for p in (x.id for x in order) if p in after[proc.id]),
+            after=tuple(sorted(after[proc.id], key=rank.__getitem__)),
             promised_days=proc.promised_days, legal_days=proc.legal_days,
             result=proc.result.name if proc.result else None,
         ))

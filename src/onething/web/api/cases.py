@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from onething.cases import api as cases
 from onething.cases.settings import get_case_settings
 from onething.catalog.model import Catalog
-from onething.web.auth import CurrentActor, now_of, rate_limit
+from onething.web.auth import CurrentActor, now_of, rate_limit, settings_of
 from onething.web.deps import get_catalog, get_engine
 from onething.web.limits import PathId
 from onething.web.problems import Problem, problem_responses
@@ -91,6 +91,9 @@ class SubmitBody(BaseModel):
         "under it, locks prefilled fields to the fetched values and records materials proven by data as exempt"))
     application_ref: str | None = Field(default=None, max_length=36, description=(
         "the application reference the consent is bound to (defaults to the consent's own)"))
+    region: str | None = Field(default=None, max_length=64, description=(
+        "the region code (`onething catalog regions`) whose rules plan the application; default: the platform's "
+        "configured region (ONETHING_REGION), else the national definitions"))
 
 
 @router.post("/applications", status_code=201, responses=problem_responses(400, 401, 409, 422, 429),
@@ -105,7 +108,8 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
         submitted = cases.submit_application(
             engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=body.thing,
             answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request),
-            consent_id=body.consent, application_ref=body.application_ref)
+            consent_id=body.consent, application_ref=body.application_ref,
+            region=body.region if body.region is not None else settings_of(request).region)
     application = submitted.application
     headers = {"Location": f"/api/v1/applications/{application['id']}"}
     if not submitted.created:

@@ -37,7 +37,7 @@ from onething.catalog.model import Catalog, Thing
 from onething.certificates import api as certificates
 from onething.intake.model import FormField, Plan
 from onething.web.auth import CurrentActor, now_of, rate_limit, template_context
-from onething.web.deps import get_catalog, get_engine
+from onething.web.deps import get_catalog, get_engine, get_region, get_region_catalog
 from onething.web.pages import cases_views as views
 from onething.web.pages.exchange import REASON_LABELS
 from onething.web.pages.portal import PlanOutcome, evaluate
@@ -48,7 +48,9 @@ from onething.workdays import UnknownCalendarYear
 router = APIRouter(include_in_schema=False)
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+# The catalog as the person's region resolves it (地区: ?region=, cookie, ONETHING_REGION); submissions send the
+# national catalog and the region, and the service resolves and records it.
+CatalogDep = Annotated[Catalog, Depends(get_region_catalog)]
 
 DONE_MESSAGES = {
     "submitted": "申请已提交。各部门将按办理顺序并联审批，办理进度会显示在下方。",
@@ -294,9 +296,10 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
     try:
         submitted = await run_in_threadpool(
             lambda: cases.submit_application(
-                engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=thing.code,
-                answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
-                now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None))
+                engine, actor, catalog=get_catalog(request), catalog_version=request.app.state.catalog_label,
+                thing=thing.code, answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
+                now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None,
+                region=get_region(request)))
     except cases.Invalid as exc:
         by_field, other = views.split_errors(exc.errors, (f.id for f in plan.form.fields))
         return await again(422, key or uuid.uuid4().hex, by_field, other)

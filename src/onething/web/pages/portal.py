@@ -13,14 +13,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from onething.catalog.conditions import compile_condition
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Question, QuestionType, Thing
 from onething.catalog.service import thing_guide
 from onething.intake import IntakeError, Plan, coerce_answers, plan
-from onething.web.deps import get_catalog, get_thing_index
+from onething.web.deps import REGION_COOKIE, get_catalog, get_region, get_region_catalog, get_thing_index
 from onething.web.problems import Problem
 from onething.web.search import ThingIndex
 from onething.web.templating import render
@@ -121,10 +121,12 @@ def search(request: Request, q: str = Query("", max_length=100), catalog: Catalo
 
 
 @router.get("/things/{code}")
-def thing_page(request: Request, code: str, catalog: Catalog = Depends(get_catalog)) -> Response:
+def thing_page(request: Request, code: str, catalog: Catalog = Depends(get_region_catalog),
+               region: str | None = Depends(get_region)) -> Response:
     thing = _thing_or_404(catalog, code)
     outcome = evaluate(catalog, thing, request.query_params)
     context = {
+        "region": region, "regions": sorted(catalog.regions.values(), key=lambda r: (r.parent or "", r.code)),
         "thing": thing, "guide": thing_guide(catalog, code), "outcome": outcome, "nav": "home",
         "lists": {lst.id: lst for lst in catalog.lists.values()}, "QuestionType": QuestionType,
         "options_of": options_of,
@@ -133,7 +135,7 @@ def thing_page(request: Request, code: str, catalog: Catalog = Depends(get_catal
 
 
 @router.get("/things/{code}/plan")
-def plan_fragment(request: Request, code: str, catalog: Catalog = Depends(get_catalog)) -> Response:
+def plan_fragment(request: Request, code: str, catalog: Catalog = Depends(get_region_catalog)) -> Response:
     """The plan panel alone, for HTMX; the address bar follows so that a reload keeps the answers."""
     thing = _thing_or_404(catalog, code)
     params = dict(request.query_params)
@@ -142,6 +144,20 @@ def plan_fragment(request: Request, code: str, catalog: Catalog = Depends(get_ca
     headers = {"HX-Replace-Url": f"/things/{thing.code}?{_plan_query(thing, outcome.form)}"}
     return render(request, "_plan.html", {"thing": thing, "outcome": outcome},
                   status_code=422 if outcome.form.errors else 200, headers=headers)
+
+
+@router.get("/region")
+def pick_region(request: Request, region: str = Query("", max_length=64), next_: str = Query("/", alias="next",
+                                                                                         max_length=500),
+                catalog: Catalog = Depends(get_catalog)) -> Response:
+    """选择地区: a plain GET form (works without JS) that remembers the region in a cookie and goes back."""
+    target = next_ if next_.startswith("/") and not next_.startswith("//") and "\\" not in next_ else "/"
+    response = RedirectResponse(target, status_code=303)
+    if region in catalog.regions:
+        response.set_cookie(REGION_COOKIE, region, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
+    else:
+        response.delete_cookie(REGION_COOKIE)  # 全国通用 (national), or a code we do not know
+    return response
 
 
 @router.get("/lists")
