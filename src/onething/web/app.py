@@ -31,6 +31,7 @@ from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
+from onething.web.pages import roles as role_pages
 from onething.web.problems import install_problem_handlers
 from onething.web.search import ThingIndex
 from onething.web.templating import STATIC_DIR
@@ -82,4 +83,5 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(audit_api.router)
     app.include_router(exchange_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(role_pages.router)
     return app
