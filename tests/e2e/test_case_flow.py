@@ -50,7 +50,7 @@ class Person:
         self.page.get_by_label("用户名").fill(name)
         self.page.get_by_label("密码").fill(PASSWORD)
         self.page.get_by_role("button", name="登录").click()
-        self.page.wait_for_url(server.url + "/")
+        self.page.wait_for_url(re.compile(re.escape(server.url) + r"/(me/applications|workbench)$"))  # the role's home
 
     def goto(self, path: str) -> Any:
         self.page.goto(self.server.url + path)

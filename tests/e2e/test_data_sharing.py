@@ -50,7 +50,7 @@ def zhangsan(browser: Any, demo_server: LiveServer) -> Iterator[Any]:
     page.get_by_label("用户名").fill("zhangsan")
     page.get_by_label("密码").fill(demo_password())
     page.get_by_role("button", name="登录").click()
-    page.wait_for_url(demo_server.url + "/")
+    page.wait_for_url(demo_server.url + "/me/applications")  # an applicant lands on 我的办件
     yield page
     context.close()
     assert errors == []
