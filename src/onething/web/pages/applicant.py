@@ -378,7 +378,7 @@ def my_application(request: Request, application_id: str, actor: CurrentActor, e
 def _done(engine: Engine, request: Request, application_id: str, done: str,
           failed: list[str] | None = None) -> RedirectResponse:
     """303 to the application with its notice kept on the session (``failed``: names of materials not stored)."""
-    path = f"/me/applications/{application_id}#top"
+    path = f"/me/applications/{application_id}" + ("" if done == "submitted" else "#top")
     if failed:
         return redirect_with_notice(engine, request, path, FAILED_MESSAGE.format("、".join(failed)), error=True)
     if done in DONE_MESSAGES:
