@@ -1,7 +1,7 @@
 """Applications record the region whose catalog rules planned them (catalog/regions/<code>; null: national).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02
 """
 

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     directory_publication_days: int = 10   # a directory change is published within (working days)
     correction_days: int = 10              # holder corrects reported data errors within (working days)
     consent_after_close_days: int = 30     # consent lasts until the application closes + this many days
+    consent_draft_idle_hours: int = 24     # a draft's consent ends this long after its last activity, unsubmitted
     provider_timeout_seconds: float = 3.0  # HTTP providers (departments' own services)
     # Resource id → base URL of the holder's service. A resource without one is unavailable (the applicant
     # uploads), or served from the demo registries under ONETHING_DEMO.

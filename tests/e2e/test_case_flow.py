@@ -50,7 +50,7 @@ class Person:
         self.page.get_by_label("用户名").fill(name)
         self.page.get_by_label("密码").fill(PASSWORD)
         self.page.get_by_role("button", name="登录").click()
-        self.page.wait_for_url(server.url + "/")
+        self.page.wait_for_url(re.compile(re.escape(server.url) + r"/(me/applications|workbench)$"))  # the role's home
 
     def goto(self, path: str) -> Any:
         self.page.goto(self.server.url + path)
@@ -134,7 +134,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     fill_merged_form(page, values)
     page.locator('input[name="material.registration_application"]').set_input_files(PDF_FILE)
     page.get_by_role("button", name="提交申请").click()
-    page.wait_for_url(re.compile(r"/me/applications/[0-9a-f-]{36}\?done=submitted"))
+    page.wait_for_url(re.compile(r"/me/applications/[0-9a-f-]{36}(#top)?$"))
     application_url = page.url.split("?")[0]
     assert "申请已提交" in page.get_by_role("status").inner_text()
     assert page.locator("#application-status").inner_text() == "已提交"
@@ -232,7 +232,7 @@ def test_apply_without_javascript(browser: Any, people: LiveServer) -> None:
 
         fill_merged_form(page, {"enterprise_name": "示例面馆有限公司", "contact_phone": "13900139000"})
         page.get_by_role("button", name="提交申请").click()
-        page.wait_for_url(re.compile(r"/me/applications/[0-9a-f-]{36}\?done=submitted"))
+        page.wait_for_url(re.compile(r"/me/applications/[0-9a-f-]{36}(#top)?$"))
         assert page.locator("#application-status").inner_text() == "已提交"
     finally:
         context.close()

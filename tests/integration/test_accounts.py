@@ -297,7 +297,7 @@ def test_browser_session_and_csrf(engine: Engine, users: dict[str, str]) -> None
         token = _login_token(client)
         away = client.post("/login", data={"name": "zhang", "password": "correct horse", "csrf_token": token,
                                            "next": "//evil.example/"})
-        assert away.status_code == 303 and away.headers["location"] == "/"
+        assert away.status_code == 303 and away.headers["location"] == "/me/applications"  # the role's home
 
 
 def test_secure_cookies_when_configured(engine: Engine, users: dict[str, str]) -> None:

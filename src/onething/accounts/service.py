@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.errors import (
@@ -245,6 +245,29 @@ def actor_for_session(session: Session, session_id: str, now: datetime,
         web_session.last_seen_at = now
         session.flush()
     return SignedIn(actor=_actor(user), csrf_token=web_session.csrf_token, expires_at=web_session.expires_at)
+
+
+MAX_FLASH = 500
+
+
+def set_flash(session: Session, session_id: str, message: str) -> bool:
+    """Keep a one-time notice (flash) on the browser session for the next page it shows; False if no session."""
+    if not session_id or len(session_id) > 200:
+        return False
+    result = session.execute(update(WebSession).where(WebSession.id == digest(session_id))
+                             .values(flash=message[:MAX_FLASH]))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def take_flash(session: Session, session_id: str) -> str | None:
+    """The session's notice, once: reading it clears it, so a reload or a copied link shows nothing."""
+    if not session_id or len(session_id) > 200:
+        return None
+    key = digest(session_id)
+    message = session.scalar(select(WebSession.flash).where(WebSession.id == key))
+    if message is not None:
+        session.execute(update(WebSession).where(WebSession.id == key).values(flash=None))
+    return message
 
 
 def end_session(session: Session, session_id: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, TypeDecorator, false
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -87,6 +87,8 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # A one-time notice (flash) for the next page this session shows: never message text from a URL.
+    flash: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RateLimitCounter(Base):

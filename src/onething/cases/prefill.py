@@ -7,8 +7,14 @@ fetch checked and on the audit chain, committed even when refused — and plans 
 filled from data are locked (unless the applicant reported an error in that data), materials proven by data
 are exempt. A holder that does not answer only means its fields stay open and its materials are uploaded.
 
+The facts are fetched once per draft (reference + consent) and kept on the consent row, so re-rendering the
+form (a validation error, a changed answer that needs no new resource) asks no holder again and adds nothing
+to the person's 谁用了我的数据; each real fetch is still on the audit chain. A draft's consent ends
+``consent_draft_idle_hours`` after the applicant's last activity unless the draft is submitted.
+
 Submission calls ``prefill`` again for the application's reference and consent: nothing the client sends about
-prefill or exemptions is trusted. ``Prefilled.proofs`` is what the application records.
+prefill or exemptions is trusted (the cached facts are the server's own). ``Prefilled.proofs`` is what the
+application records.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from onething.catalog.model import Catalog
 from onething.db import session_scope
 from onething.exchange import api as exchange
 from onething.intake import plan as make_plan
-from onething.intake.model import Plan
+from onething.intake.model import Plan, PrefillValue
 from onething.workdays import CHINA_TIME, calendar_for
 
 MAX_REF = 36
@@ -37,6 +43,12 @@ def _after_close_days() -> int:
     from onething.config import get_settings
 
     return int(get_settings().consent_after_close_days)
+
+
+def _draft_idle() -> timedelta:
+    from onething.config import get_settings
+
+    return timedelta(hours=int(get_settings().consent_draft_idle_hours))
 
 
 def new_ref() -> str:
@@ -83,7 +95,8 @@ def consent_to_prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Pla
         with session_scope(engine) as session:
             return exchange.grant_consent(session, catalog, actor, application_ref=ref, purpose=proposal.purpose,
                                           procedures=proposal.procedures, resources=proposal.resources,
-                                          fields=proposal.fields, expires_at=offer.expires_at, now=now)
+                                          fields=proposal.fields, expires_at=offer.expires_at, now=now,
+                                          idle_expires_at=now + _draft_idle())
     except exchange.InvalidRequest as exc:
         raise Invalid(exc.errors) from None
 
@@ -170,10 +183,19 @@ def prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, ref: 
     if consent is None or subject is None:
         return Prefilled(plan=plan, ref=ref, consent=consent, now=now, sources={}, unavailable={}, refused={},
                          reported=frozenset())
-    # No transaction is open while the holders' services are asked (a slow one must not hold the audit head).
-    facts, report = exchange.checked_collect_facts(engine, catalog, actor, subject=subject, plan=plan,
-                                                   application_ref=ref, consent_id=consent.id, now=now,
-                                                   providers=providers)
+    with session_scope(engine) as session:
+        exchange.touch_draft(session, consent.id, now, now + _draft_idle())
+        report = exchange.cached_facts(session, consent.id, now)
+    needed = set(exchange.resource_needs(catalog, plan))
+    if report is not None and needed <= set(report.served) | set(report.refused) | set(report.unavailable):
+        facts = _known_facts(report)   # the draft's facts, fetched once: a re-render asks no holder again
+    else:
+        # No transaction is open while the holders' services are asked (a slow one must not hold the audit head).
+        facts, report = exchange.checked_collect_facts(engine, catalog, actor, subject=subject, plan=plan,
+                                                       application_ref=ref, consent_id=consent.id, now=now,
+                                                       providers=providers)
+        with session_scope(engine) as session:
+            exchange.remember_facts(session, consent.id, report)
     with session_scope(engine) as session:
         corrections = exchange.list_corrections(session, actor, status=exchange.CorrectionStatus.open.value)
     with_facts = make_plan(catalog, plan.thing, plan.answers, facts)
@@ -183,6 +205,25 @@ def prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, ref: 
     unavailable = {rid: catalog.resources[rid].holder for rid in report.unavailable if rid in catalog.resources}
     return Prefilled(plan=with_facts, ref=ref, consent=consent, now=now, sources=sources, unavailable=unavailable,
                      refused=dict(report.refused), reported=_reported_fields(with_facts, corrections))
+
+
+def _known_facts(report: exchange.FactsReport) -> exchange.KnownFacts:
+    """The facts a cached report gives, exactly as the fetch that produced it gave them."""
+    values: dict[str, PrefillValue] = {}
+    for resource_id, result in sorted(report.served.items()):
+        if not result.found:
+            continue
+        for field_id, value in result.values.items():
+            values.setdefault(field_id, PrefillValue(value=value, resource=resource_id, holder=result.holder,
+                                                     fetched_at=result.fetched_at.isoformat()))
+    return exchange.KnownFacts(resources=frozenset(r for r, result in report.served.items() if result.found),
+                               values=values)
+
+
+def end_draft(session: Session, ref: str | None) -> None:
+    """The draft was submitted (in the caller's transaction): its consent no longer idles out; cache dropped."""
+    if ref:
+        exchange.draft_submitted(session, ref)
 
 
 def close_consents(session: Session, ref: str | None, closed_at: datetime) -> int:

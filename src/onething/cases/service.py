@@ -305,6 +305,8 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here
+    if shared is not None:
+        shared_data.end_draft(session, shared.ref)
     data: dict[str, Any] = {"thing": plan.thing, "catalog_version": catalog_version, "region": region,
                             "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()}
     if proofs is not None:

@@ -17,11 +17,16 @@ which of an applicant's data errors are still open (a field they reported stays 
 """
 
 from onething.exchange.consents import (
+    cached_facts,
     close_consents_for,
+    draft_submitted,
     get_consent,
     grant_consent,
     propose_consent,
+    remember_facts,
+    resource_needs,
     revoke_consent,
+    touch_draft,
 )
 from onething.exchange.errors import ConsentRequired, FetchRefused, InvalidRequest, ProviderUnavailable
 from onething.exchange.fetch import checked_collect_facts, collect_facts, facts_for
@@ -41,13 +46,18 @@ __all__ = [
     "InvalidRequest",
     "KnownFacts",
     "ProviderUnavailable",
+    "cached_facts",
     "checked_collect_facts",
     "close_consents_for",
     "collect_facts",
+    "draft_submitted",
     "facts_for",
     "get_consent",
     "grant_consent",
     "list_corrections",
     "propose_consent",
+    "remember_facts",
+    "resource_needs",
     "revoke_consent",
+    "touch_draft",
 ]

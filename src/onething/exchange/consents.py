@@ -23,7 +23,7 @@ from onething.accounts.permissions import authorize
 from onething.audit.service import append
 from onething.catalog.model import Catalog, Sharing
 from onething.exchange.errors import InvalidRequest, InvalidTransition
-from onething.exchange.model import Consent, ConsentItem, ConsentProposal, ConsentState
+from onething.exchange.model import Consent, ConsentItem, ConsentProposal, ConsentState, FactsReport, FetchResult
 from onething.exchange.tables import ConsentRow
 from onething.intake.model import Plan
 
@@ -34,7 +34,7 @@ def to_consent(row: ConsentRow | Row[Any]) -> Consent:
     return Consent(id=row.id, subject_user_id=row.subject_user_id, application_ref=row.application_ref,
                    purpose=row.purpose, procedures=tuple(row.procedures), resources=tuple(row.resources),
                    fields=tuple(row.fields), granted_at=row.granted_at, expires_at=row.expires_at,
-                   revoked_at=row.revoked_at)
+                   revoked_at=row.revoked_at, idle_expires_at=row.idle_expires_at)
 
 
 def resource_needs(catalog: Catalog, plan: Plan) -> dict[str, tuple[set[str], set[str]]]:
@@ -95,8 +95,11 @@ def propose_consent(catalog: Catalog, plan: Plan, purpose: str | None = None) ->
 
 def grant_consent(session: Session, catalog: Catalog, actor: Actor, *, application_ref: str, purpose: str,
                   procedures: Sequence[str], resources: Sequence[str], fields: Sequence[str],
-                  expires_at: datetime, now: datetime) -> Consent:
-    """The applicant consents (同意授权) for one application and purpose."""
+                  expires_at: datetime, now: datetime, idle_expires_at: datetime | None = None) -> Consent:
+    """The applicant consents (同意授权) for one application and purpose.
+
+    ``idle_expires_at``: the consent is for a draft not yet submitted; it ends then unless the applicant keeps
+    working on it (``touch_draft``) or submits it (``draft_submitted``)."""
     if actor.role is not Role.applicant:
         raise InvalidRequest([("actor", "仅数据主体（申请人）本人可以授权")])
     authorize(actor, "application:submit")
@@ -133,7 +136,8 @@ def grant_consent(session: Session, catalog: Catalog, actor: Actor, *, applicati
         raise InvalidRequest(errors)
     row = ConsentRow(id=str(uuid.uuid4()), subject_user_id=actor.user_id, application_ref=application_ref,
                      purpose=purpose, procedures=sorted(set(procedures)), resources=sorted(set(resources)),
-                     fields=sorted(set(fields)), granted_at=now, expires_at=expires_at)
+                     fields=sorted(set(fields)), granted_at=now, expires_at=expires_at,
+                     idle_expires_at=idle_expires_at)
     session.add(row)
     session.flush()
     consent = to_consent(row)
@@ -156,6 +160,7 @@ def revoke_consent(session: Session, actor: Actor, consent_id: str, now: datetim
         raise InvalidTransition(f"consent {consent_id} is already revoked")
     before = to_consent(row).state(now).value
     row.revoked_at = now
+    row.facts_cache = None  # the draft's fetched values go with the consent
     session.flush()
     append(session, actor, "exchange.consent.revoked", "consent", row.id, now=now,
            application_id=row.application_ref, before={"state": before}, after={"state": "revoked"})
@@ -201,3 +206,60 @@ def consents_of(session: Session, actor: Actor, now: datetime, *, state: Consent
                            .order_by(ConsentRow.granted_at.desc())).scalars()
     consents = [to_consent(row) for row in rows]
     return [c for c in consents if state is None or c.state(now) is state]
+
+
+# --- a draft's facts, fetched once (cases' apply form re-renders many times) ---------------------------------
+
+
+def _result_json(result: FetchResult) -> dict[str, Any]:
+    return {"resource": result.resource, "holder": result.holder, "fetched_at": result.fetched_at.isoformat(),
+            "values": result.values, "found": result.found, "audit_entry_id": result.audit_entry_id,
+            "consent_id": result.consent_id, "grant_id": result.grant_id}
+
+
+def _result(data: dict[str, Any]) -> FetchResult:
+    return FetchResult(resource=data["resource"], holder=data["holder"],
+                       fetched_at=datetime.fromisoformat(data["fetched_at"]), values=dict(data["values"]),
+                       found=bool(data["found"]), audit_entry_id=int(data["audit_entry_id"]),
+                       consent_id=data.get("consent_id"), grant_id=data.get("grant_id"))
+
+
+def cached_facts(session: Session, consent_id: str, now: datetime) -> FactsReport | None:
+    """The facts fetched earlier for this consent's draft, while the consent is active and not yet submitted."""
+    row = session.get(ConsentRow, consent_id)
+    if row is None or row.facts_cache is None or to_consent(row).state(now) is not ConsentState.active:
+        return None
+    data = row.facts_cache
+    return FactsReport(served={rid: _result(r) for rid, r in data.get("served", {}).items()},
+                       refused=dict(data.get("refused", {})), unavailable=dict(data.get("unavailable", {})))
+
+
+def remember_facts(session: Session, consent_id: str, report: FactsReport) -> None:
+    """Keep what one real (audited) fetch returned, for the draft's later re-renders."""
+    row = session.get(ConsentRow, consent_id)
+    if row is None:
+        return
+    row.facts_cache = {"served": {rid: _result_json(r) for rid, r in report.served.items()},
+                       "refused": dict(report.refused), "unavailable": dict(report.unavailable)}
+    session.flush()
+
+
+def touch_draft(session: Session, consent_id: str, now: datetime, idle_until: datetime) -> None:
+    """The applicant is still working on the draft: its consent lasts until ``idle_until`` unless submitted.
+
+    Only a draft's consent moves (``idle_expires_at`` set at grant; NULL once submitted, see
+    ``draft_submitted``); an ended consent stays ended."""
+    row = session.get(ConsentRow, consent_id)
+    if row is None or row.idle_expires_at is None or to_consent(row).state(now) is not ConsentState.active:
+        return
+    if row.idle_expires_at < idle_until:
+        row.idle_expires_at = idle_until
+        session.flush()
+
+
+def draft_submitted(session: Session, application_ref: str) -> None:
+    """The draft became an application: its consents no longer idle-expire, and the cached values go."""
+    for row in session.execute(select(ConsentRow).where(ConsentRow.application_ref == application_ref)).scalars():
+        row.idle_expires_at = None
+        row.facts_cache = None
+    session.flush()

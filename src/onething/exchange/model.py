@@ -130,11 +130,19 @@ class Consent:
     granted_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    idle_expires_at: datetime | None = None   # a draft never submitted ends this long after its last activity
+
+    @property
+    def ends_at(self) -> datetime:
+        """When the consent ends unless revoked: its expiry, or sooner for an abandoned draft."""
+        if self.idle_expires_at is not None and self.idle_expires_at < self.expires_at:
+            return self.idle_expires_at
+        return self.expires_at
 
     def state(self, now: datetime) -> ConsentState:
         if self.revoked_at is not None:
             return ConsentState.revoked
-        if now >= self.expires_at:
+        if now >= self.ends_at:
             return ConsentState.expired
         return ConsentState.active
 
@@ -144,6 +152,7 @@ class Consent:
             "procedures": list(self.procedures), "resources": list(self.resources), "fields": list(self.fields),
             "granted_at": self.granted_at.isoformat(), "expires_at": self.expires_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None, "state": self.state(now).value,
+            **({"idle_expires_at": self.idle_expires_at.isoformat()} if self.idle_expires_at else {}),
         }
 
 

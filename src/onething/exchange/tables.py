@@ -80,6 +80,12 @@ class ConsentRow(Base):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The draft's fetched facts (values included), reused by every re-render of its apply form and dropped
+    # when the consent is revoked or its application submitted; never on the audit chain.
+    facts_cache: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # A draft never submitted: the consent ends this long after the applicant's last activity (NULL once
+    # the application is submitted).
+    idle_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
         Index("ix_consents_subject", "subject_user_id", "granted_at"),

@@ -34,6 +34,7 @@ from onething.web.pages import cases as case_pages
 from onething.web.pages import certificates as certificate_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
+from onething.web.pages import roles as role_pages
 from onething.web.problems import install_problem_handlers
 from onething.web.search import ThingIndex
 from onething.web.templating import STATIC_DIR
@@ -90,4 +91,5 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(case_pages.router)
     app.include_router(certificates_api.router)
     app.include_router(certificate_pages.router)
+    app.include_router(role_pages.router)
     return app

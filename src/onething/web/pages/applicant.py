@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -38,6 +38,7 @@ from onething.certificates import api as certificates
 from onething.intake.model import FormField, Plan
 from onething.web.auth import CurrentActor, now_of, rate_limit, template_context
 from onething.web.deps import get_catalog, get_engine, get_region, get_region_catalog
+from onething.web.flash import Notice, pop_flash, redirect_with_notice
 from onething.web.pages import cases_views as views
 from onething.web.pages.exchange import REASON_LABELS
 from onething.web.pages.portal import PlanOutcome, evaluate
@@ -58,6 +59,7 @@ DONE_MESSAGES = {
     "rated": "感谢您的评价！",
     "uploaded": "材料已上传。",
 }
+FAILED_MESSAGE = "以下材料未能上传，请在下方“补传材料”中重新上传：{}。"
 
 
 def _applicant(actor: Actor) -> None:
@@ -171,7 +173,7 @@ def _shared_context(catalog: Catalog, thing: Thing, answers: Mapping[str, str], 
         if material.status == "exempt" and proof is not None:
             context["proofs"][material.id] = (
                 f"已由{holder_label(proof.holder)}的{resource_label(proof.resource)}核验，"
-                f"{_when(proof.fetched_at)} 调取，审计记录 #{proof.audit_entry_id}")
+                f"{_when(proof.fetched_at)} 调取，已记录")
     context["unavailable"] = [f"{holder_label(holder)}（{resource_label(rid)}）"
                               for rid, holder in sorted(prefilled.unavailable.items())]
     context["refused"] = [f"{resource_label(rid)}：{REASON_LABELS.get(reason, reason)}"
@@ -320,8 +322,8 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
             upload = _chosen_file(raw, views.MATERIAL_PREFIX + material.id)
             if upload is not None and await _attach(engine, actor, application_id, material.id, upload, request):
                 failed.append(material.id)
-    query = {"done": "submitted", **({"failed": ",".join(failed)} if failed else {})}
-    return RedirectResponse(f"/me/applications/{application_id}?{urlencode(query)}", status_code=303)
+    return _done(engine, request, application_id, "submitted",
+                 [views.material_names(stored).get(m, m) for m in failed])
 
 
 # --- 我的办件 ---------------------------------------------------------------------------------------------
@@ -339,8 +341,7 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
                       status_code: int = 200, message: str | None = None,
                       supplement_errors: Mapping[str, Mapping[str, str]] | None = None,
                       supplement_values: Mapping[str, str] | None = None,
-                      rating_errors: list[str] | None = None, notice: str | None = None,
-                      failed: list[str] | None = None) -> Response:
+                      rating_errors: list[str] | None = None, notice: Notice | None = None) -> Response:
     application = cases.get_application(engine, actor, application_id)
     history = case_reads.task_history(engine, actor, application_id)
     plan = Plan.model_validate(application["plan"])
@@ -365,7 +366,6 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
         certificates=certificates.list_for_application(engine, actor, application_id),
         open_supplements=open_supplements, rating_errors=rating_errors or [],
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
-        failed=[views.material_names(plan).get(m, m) for m in failed or []],
         ratable=application["status"] in ("completed", "rejected") and rating is None,
         active=application["status"] in ("submitted", "in_progress", "supplement_required"),
         **views.template_helpers(catalog))
@@ -375,16 +375,20 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
 
 @router.get("/me/applications/{application_id}")
 def my_application(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
-                   catalog: CatalogDep, done: Annotated[str | None, Query(max_length=20)] = None,
-                   failed: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+                   catalog: CatalogDep) -> Response:
     _applicant(actor)
-    return _application_page(request, actor, engine, catalog, application_id, notice=DONE_MESSAGES.get(done or ""),
-                             failed=[m for m in (failed or "").split(",") if m])
+    return _application_page(request, actor, engine, catalog, application_id, notice=pop_flash(engine, request))
 
 
-def _done(application_id: str, done: str, failed: list[str] | None = None) -> RedirectResponse:
-    query = {"done": done, **({"failed": ",".join(failed)} if failed else {})}
-    return RedirectResponse(f"/me/applications/{application_id}?{urlencode(query)}#top", status_code=303)
+def _done(engine: Engine, request: Request, application_id: str, done: str,
+          failed: list[str] | None = None) -> RedirectResponse:
+    """303 to the application with its notice kept on the session (``failed``: names of materials not stored)."""
+    path = f"/me/applications/{application_id}" + ("" if done == "submitted" else "#top")
+    if failed:
+        return redirect_with_notice(engine, request, path, FAILED_MESSAGE.format("、".join(failed)), error=True)
+    if done in DONE_MESSAGES:
+        return redirect_with_notice(engine, request, path, DONE_MESSAGES[done])
+    return RedirectResponse(path, status_code=303)
 
 
 @router.post("/me/applications/{application_id}/supplements/{supplement_id}")
@@ -430,7 +434,7 @@ async def answer_supplement(request: Request, application_id: str, supplement_id
         return await run_in_threadpool(again, 409, "该补正已答复或申请已结束，无需再次提交。")
     except UnknownCalendarYear as exc:
         raise _calendar_problem(exc) from None
-    return _done(application_id, "supplement")
+    return _done(engine, request, application_id, "supplement")
 
 
 def _score(value: Any) -> Any:
@@ -464,7 +468,7 @@ async def rate(request: Request, application_id: str, actor: CurrentActor, engin
             request, actor, engine, catalog, application_id, status_code=409, message=conflict))
     except UnknownCalendarYear as exc:
         raise _calendar_problem(exc) from None
-    return _done(application_id, "rated")
+    return _done(engine, request, application_id, "rated")
 
 
 @router.post("/me/applications/{application_id}/files")
@@ -475,6 +479,10 @@ async def upload(request: Request, application_id: str, actor: CurrentActor, eng
     material = raw.get("material")
     chosen = _chosen_file(raw, "file")
     if not isinstance(material, str) or chosen is None:
-        return _done(application_id, "", [material] if isinstance(material, str) and material else ["file"])
+        return _done(engine, request, application_id, "", ["未选择文件"])
     problem = await _attach(engine, actor, application_id, material, chosen, request)
-    return _done(application_id, "uploaded" if problem is None else "", [material] if problem else None)
+    if problem is None:
+        return _done(engine, request, application_id, "uploaded")
+    plan = Plan.model_validate((await run_in_threadpool(cases.get_application, engine, actor,
+                                                        application_id))["plan"])
+    return _done(engine, request, application_id, "", [views.material_names(plan).get(material, "所选材料")])

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from onething.accounts.errors import InvalidUser, UnknownUser
 from onething.accounts.lifecycle import LockoutPolicy, attempt_sign_in, change_own_password
-from onething.accounts.model import NewSession
+from onething.accounts.model import Actor, NewSession
 from onething.accounts.service import end_session, start_session
 from onething.config import Settings
 from onething.db import session_scope
@@ -38,6 +38,7 @@ from onething.web.auth import (
     template_context,
 )
 from onething.web.deps import get_engine
+from onething.web.pages.roles import home_for
 from onething.web.problems import Problem
 from onething.web.templating import render
 
@@ -77,7 +78,7 @@ def _fresh_login_token(request: Request) -> str:
 async def login_form(request: Request, actor: OptionalActor,
                      next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     if actor is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
+        return RedirectResponse(safe_next(next) if next else home_for(actor), status_code=303)
     return _login_page(request, next_path=safe_next(next), token=_fresh_login_token(request))
 
 
@@ -98,7 +99,7 @@ def sign_in_failed_message(settings: Settings) -> str:
 
 
 def _sign_in(engine: Engine, name: str, password: str, old_session: str | None,
-             request: Request) -> tuple[NewSession, bool] | None:
+             request: Request) -> tuple[NewSession, bool, Actor] | None:
     """A new session and whether the password must be changed first, or None (the failure is committed)."""
     now = now_of(request)
     with session_scope(engine) as session:
@@ -107,7 +108,7 @@ def _sign_in(engine: Engine, name: str, password: str, old_session: str | None,
             return None
         if old_session:
             end_session(session, old_session)
-        return start_session(session, actor=actor, now=now), actor.must_change_password
+        return start_session(session, actor=actor, now=now), actor.must_change_password, actor
 
 
 @router.post("/login", dependencies=[Depends(rate_limit("sign_in", "sign_in_rate_per_minute"))])
@@ -117,7 +118,7 @@ def login(
     name: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",
+    next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not csrf_token or not secrets.compare_digest(cookie.encode(), csrf_token.encode()):
@@ -132,7 +133,9 @@ def login(
                                                               "client": client_address(request)}})
         return _login_page(request, next_path=target, token=cookie, name=name,
                            error=sign_in_failed_message(settings_of(request)), status_code=400)
-    new, must_change = signed
+    new, must_change, actor = signed
+    if not next or target == "/":
+        target = home_for(actor)  # each role lands on its own home; an explicit page asked for wins
     security_log.info("signed in", extra={"fields": {"event": "signed_in", "user": name.strip(),
                                                      "client": client_address(request)}})
     if must_change:

@@ -274,4 +274,5 @@ def template_helpers(catalog: Catalog) -> dict[str, Any]:
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else p,
         "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
         "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
+        "catalog_resources": catalog.resources,
     }

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from onething.accounts.api import Actor, Role
 from onething.cases import api as cases
@@ -27,6 +27,7 @@ from onething.certificates import api as certificates
 from onething.intake.model import Plan
 from onething.web.auth import CurrentActor, now_of, template_context
 from onething.web.deps import get_catalog, get_engine
+from onething.web.flash import Notice, pop_flash, redirect_with_notice
 from onething.web.pages import cases_views as views
 from onething.web.problems import Problem
 from onething.web.templating import render
@@ -67,7 +68,7 @@ def queue(request: Request, actor: CurrentActor, engine: EngineDep, catalog: Cat
 
 
 def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, task_id: str, *,
-               status_code: int = 200, message: str | None = None, notice: str | None = None,
+               status_code: int = 200, message: str | None = None, notice: Notice | None = None,
                failed_kind: str | None = None, errors: Mapping[str, str] | None = None,
                posted: Mapping[str, Any] | None = None) -> Response:
     task = cases.get_task(engine, actor, task_id)
@@ -93,10 +94,9 @@ def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog,
 
 
 @router.get("/workbench/tasks/{task_id}")
-def task_page(request: Request, task_id: str, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
-              done: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+def task_page(request: Request, task_id: str, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep) -> Response:
     _staff(actor)
-    return _task_page(request, actor, engine, catalog, task_id, notice=DONE_MESSAGES.get(done or ""))
+    return _task_page(request, actor, engine, catalog, task_id, notice=pop_flash(engine, request))
 
 
 def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
@@ -150,4 +150,4 @@ async def decide(request: Request, task_id: str, actor: CurrentActor, engine: En
     except UnknownCalendarYear as exc:
         raise Problem(503, detail=f"工作日历未配置 {exc.year} 年，暂时无法计算办理时限；请联系平台运营人员。",
                       type_="/problems/calendar-year-unknown") from None
-    return RedirectResponse(f"/workbench/tasks/{task_id}?done={kind.value}", status_code=303)
+    return redirect_with_notice(engine, request, f"/workbench/tasks/{task_id}", DONE_MESSAGES[kind.value])
