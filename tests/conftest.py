@@ -30,6 +30,13 @@ os.environ["ONETHING_SECURE_COOKIES"] = "false"
 os.environ.pop("ONETHING_DEMO", None)
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> None:
+    """Each test starts from settings read afresh from its environment: a test that changed the environment
+    and cleared the cache inside it must not leave its settings (secure cookies, demo mode …) to the next."""
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def demo_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """ONETHING_DEMO=1 for one test: the demo registries answer for holders without a service."""

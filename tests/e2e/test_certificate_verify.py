@@ -20,7 +20,7 @@ def test_verify_page_is_accessible_on_a_phone(audit_page: Any, e2e_server: LiveS
     engine = e2e_server.engine
     assert engine is not None
     with db.session_scope(engine) as session:
-        holder = create_user(session, name="cert-e2e", role="applicant", uscc="91110105MA01ABCD00", now=NOW)
+        holder = create_user(session, name="cert-e2e", role="applicant", uscc="91110105MA01E2E00U", now=NOW)
         session.flush()
         row = issue_for_approval(session, application_id="00000000-0000-0000-0000-00000000e2e0",
                                  task_id="00000000-0000-0000-0000-00000000e2e1", procedure="business-registration",

@@ -244,7 +244,8 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
         me = client.get("/api/v1/me", headers=auth)
         assert me.status_code == 200
         assert me.json() == {"name": "samr-system", "display_name": "samr-system", "role": "staff",
-                             "department": "samr", "permissions": ["correction:answer", "rectification:answer",
+                             "department": "samr", "permissions": ["certificate:revoke", "correction:answer",
+                                                                   "rectification:answer",
                                                                    "task:decide", "task:read"]}
         # Bearer requests need no CSRF token: a browser never sends this header by itself.
         assert client.post("/api/v1/test-echo", headers=auth).json() == {"name": "samr-system"}

@@ -23,7 +23,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from onething import db
-from onething.accounts.api import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.config import get_settings
 from tests.live import LiveServer
 
@@ -41,7 +41,7 @@ def _tokens(server: LiveServer) -> dict[str, str]:
     with db.session_scope(server.engine) as session:
         for name, (role, department, extra) in ACTORS.items():
             create_user(session, name=name, role=role, department=department, now=NOW, **extra)
-            tokens[name] = issue_token(session, user_name=name, now=NOW)
+            tokens[name] = issue_token(session, SYSTEM, user_name=name, now=NOW)
     return tokens
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from onething import db
-from onething.accounts.api import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.catalog.regions import resolve
 from onething.catalog.store import latest_catalog
 from onething.config import get_settings
@@ -28,7 +28,7 @@ def token(live_server: LiveServer) -> str:
     with db.session_scope(live_server.engine) as session:
         create_user(session, name="acme", role="applicant", uscc=USCC_ACME, now=MONDAY)
     with db.session_scope(live_server.engine) as session:
-        return issue_token(session, user_name="acme", now=MONDAY)
+        return issue_token(session, SYSTEM, user_name="acme", now=MONDAY)
 
 
 def _submit(http: httpx.Client, token: str, live_server: LiveServer, key: str, **extra: Any) -> httpx.Response:

@@ -44,7 +44,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from onething import db
-from onething.accounts.api import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.accounts.tables import User
 from onething.audit.checkpoints import Verification, verify_chain
 from onething.audit.tables import AuditCheckpoint, AuditEntry
@@ -258,9 +258,9 @@ def prepare(engine: Engine, departments: list[str], sandbox_url: str) -> str:
         create_user(session, name=APPLICANT, role="applicant", uscc=USCC, display_name="崩溃测试餐饮有限公司",
                     now=now)
         for department in departments:
-            set_webhook(session, department, sandbox_url + "/webhook", SECRET, now)
+            set_webhook(session, department, sandbox_url + "/webhook", SECRET, now, actor=SYSTEM)
     with db.session_scope(engine) as session:
-        return issue_token(session, user_name=APPLICANT, now=now)
+        return issue_token(session, SYSTEM, user_name=APPLICANT, now=now)
 
 
 def kill_plan(rng: random.Random, scenario: Scenario) -> list[tuple[int, float, str]]:

@@ -162,7 +162,7 @@ def test_another_persons_consent_cannot_fetch_my_data(live_server: LiveServer, h
                                                   ("person-b", "applicant", None, consenter),
                                                   ("mps-staff", "staff", "mps", None)):
             create_user(session, name=name, role=role, department=department, id_number=id_number, now=now)
-            h[name] = {"Authorization": f"Bearer {issue_token(session, user_name=name, now=now)}"}
+            h[name] = {"Authorization": f"Bearer {issue_token(session, SYSTEM, user_name=name, now=now)}"}
         for id_number, person in ((victim, "甲某"), (consenter, "乙某")):
             file_record(session, catalog.resources["household_registration"], id_number,
                         {"applicant_name": person, "applicant_id_number": id_number, "applicant_address": "示例路1号"},

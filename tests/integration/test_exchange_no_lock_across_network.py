@@ -43,6 +43,7 @@ from .exchange_support import (
 
 REMOTE = (resource_id(Sharing.unconditional, False), resource_id(Sharing.unconditional, True))
 HELD = 30  # seconds a held query waits for the test at most (the provider timeout is longer)
+HOLDER_SECRET = "no-lock-test-holder-secret"  # the platform signs its queries; this holder does not check them
 
 
 class SlowHolder(ThreadingHTTPServer):
@@ -167,7 +168,8 @@ def test_collecting_facts_holds_no_lock_while_a_holder_answers(engine: Engine) -
                                         resources=proposal.resources, fields=proposal.fields,
                                         expires_at=NOW + timedelta(days=30), now=NOW)
     with slow_holder(answer_first=1) as holder:  # the first resource at once, the second held
-        providers = Providers(urls=dict.fromkeys(REMOTE, holder.url), timeout=HELD * 2)
+        providers = Providers(urls=dict.fromkeys(REMOTE, holder.url), timeout=HELD * 2,
+                              secrets=dict.fromkeys(REMOTE, HOLDER_SECRET), demo=True)
         facts, report = _while_held(engine, holder, lambda: service.checked_collect_facts(
             engine, catalog, actors["subject"], subject=SUBJECT, plan=the_plan, application_ref="app-slow",
             consent_id=consent.id, now=NOW, providers=providers))
@@ -187,7 +189,8 @@ def test_a_single_checked_fetch_holds_no_transaction_while_a_holder_answers(engi
                                         purpose="示例", procedures=[procedure_id(GRANTED)], resources=[personal],
                                         fields=list(FIELDS), expires_at=NOW + timedelta(days=30), now=NOW)
     with slow_holder(answer_first=0) as holder:
-        providers = Providers(urls={personal: holder.url}, timeout=HELD * 2)
+        providers = Providers(urls={personal: holder.url}, timeout=HELD * 2, secrets={personal: HOLDER_SECRET},
+                              demo=True)
         result = _while_held(engine, holder, lambda: service.checked_fetch(
             engine, catalog, actors[f"{GRANTED}-staff"], consumer=GRANTED, subject=SUBJECT, resource=personal,
             fields=list(FIELDS), purpose=procedure_id(GRANTED), application_ref="app-one", consent_id=consent.id,

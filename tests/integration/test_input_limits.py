@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from onething import db
-from onething.accounts.api import create_user, issue_token
+from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.cases.settings import get_case_settings
 from onething.web.limits import get_limit_settings
 from tests.live import LiveServer
@@ -46,7 +46,7 @@ def actors(live_server: LiveServer, http: httpx.Client) -> Actors:
         for name, (role, department) in people.items():
             extra: dict[str, Any] = {"uscc": USCC_ACME} if name == "acme" else {}
             create_user(session, name=name, role=role, department=department, now=NOW, **extra)
-            headers[name] = {"Authorization": f"Bearer {issue_token(session, user_name=name, now=NOW)}"}
+            headers[name] = {"Authorization": f"Bearer {issue_token(session, SYSTEM, user_name=name, now=NOW)}"}
     return Actors(http=http, headers=headers)
 
 

@@ -107,21 +107,21 @@ def test_pseudonyms_never_use_a_public_key(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.delenv("ONETHING_SECRET_KEY")
     get_settings.cache_clear()
     with session_scope(engine) as session, pytest.raises(ConfigurationError, match="ONETHING_SECRET_KEY"):
-        subject_ref(session, SUBJECT, None)
+        subject_ref(session, SUBJECT)
 
     # The demo without a key: a random key made once in var/ and kept, so pseudonyms are stable but private.
     monkeypatch.setenv("ONETHING_DEMO", "1")
     monkeypatch.setattr(config, "default_var_dir", lambda: tmp_path / "var")
     get_settings.cache_clear()
     with session_scope(engine) as session:
-        first = subject_ref(session, SUBJECT, None)
-        again = subject_ref(session, SUBJECT, None)
+        first = subject_ref(session, SUBJECT)
+        again = subject_ref(session, SUBJECT)
     key_file = tmp_path / "var" / config.DEMO_KEY_FILE
     assert first == again and first.startswith("key:") and first != public
     assert (key_file.stat().st_mode & 0o777) == 0o600
     key_file.write_text("another-checkout-another-key\n")
     with session_scope(engine) as session:
-        assert subject_ref(session, SUBJECT, None) not in {first, public}
+        assert subject_ref(session, SUBJECT) not in {first, public}
     engine.dispose()
 
 
