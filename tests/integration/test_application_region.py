@@ -55,6 +55,8 @@ def test_application_records_its_region_and_is_planned_with_its_rules(
     assert created.status_code == 201, created.text
     application = created.json()
     assert application["region"] == "qingdao"
+    # 办件编号: Qingdao's 行政区划代码, the day received in China's time, a sequence; 19 digits.
+    assert application["number"].startswith("370200260302") and len(application["number"]) == 19
     assert _departments(application)["deregistration-registration"] == "qingdao-xzsp"
     read = http.get(f"/api/v1/applications/{application['id']}", headers={"Authorization": f"Bearer {token}"})
     assert read.status_code == 200 and read.json()["region"] == "qingdao"
@@ -62,6 +64,8 @@ def test_application_records_its_region_and_is_planned_with_its_rules(
     national = _submit(http, token, live_server, "k-national")
     assert national.status_code == 201, national.text
     assert national.json()["region"] is None
+    assert national.json()["number"].startswith("000000260302")
+    assert national.json()["number"] != application["number"]
     assert _departments(national.json())["deregistration-registration"] == "samr"
 
     # The same key with another region is another body: a conflict, not a replay.

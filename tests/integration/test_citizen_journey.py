@@ -29,6 +29,9 @@ from .test_data_sharing import APPLY, _consent, _posted
 CRAFTED = "您的账户已冻结，请致电 010-12345678 解冻"
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
+# The exchange's holders are the demo registries here (set per test; never left to an earlier test's settings).
+pytestmark = pytest.mark.usefixtures("demo_mode")
+
 
 @pytest.fixture
 def demo(live_server: LiveServer) -> LiveServer:

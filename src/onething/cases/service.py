@@ -39,6 +39,7 @@ from onething.cases.model import (
     ready_successors,
     transition,
 )
+from onething.cases.numbers import next_number
 from onething.cases.records import (
     cancel_open_work,
     departments_of,
@@ -147,6 +148,12 @@ def _region_catalog(catalog: Catalog, region: str | None) -> Catalog:
     if not isinstance(region, str) or region not in catalog.regions:
         raise Invalid([("region", f"没有编码为 {region!r} 的地区")])
     return resolve_region(catalog, region)
+
+
+def _division_code(catalog: Catalog, region: str | None) -> str | None:
+    """The 行政区划代码 that starts the region's 办件编号; None (national) where the region declares none."""
+    found = catalog.regions.get(region) if region else None
+    return found.division_code if found is not None else None
 
 
 def _answers_plan(catalog: Catalog, thing: str, answers: Mapping[str, Any], form: Mapping[str, Any]) -> Plan:
@@ -278,7 +285,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
-                                       calendar, now, shared, region or None)
+                                       calendar, now, shared, region or None, _division_code(catalog, region))
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
@@ -291,11 +298,13 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
                         key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
-                        shared: shared_data.Prefilled | None = None, region: str | None = None) -> dict[str, Any]:
+                        shared: shared_data.Prefilled | None = None, region: str | None = None,
+                        division_code: str | None = None) -> dict[str, Any]:
     changes = Changes(actor, now)
     proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
-        id=str(uuid.uuid4()), thing=plan.thing, catalog_version=catalog_version, applicant_id=actor.user_id,
+        id=str(uuid.uuid4()), number=next_number(session, division_code, now), thing=plan.thing,
+        catalog_version=catalog_version, applicant_id=actor.user_id,
         answers=plan.answers, form=form, plan=plan.to_json(), status=ApplicationStatus.submitted.value,
         idempotency_key=key, request_hash=digest, submitted_at=now,
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
@@ -307,8 +316,9 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     session.flush()  # the unique (applicant, key) constraint speaks here
     if shared is not None:
         shared_data.end_draft(session, shared.ref)
-    data: dict[str, Any] = {"thing": plan.thing, "catalog_version": catalog_version, "region": region,
-                            "procedures": plan.procedure_ids(), "promised_due": app.promised_due.isoformat()}
+    data: dict[str, Any] = {"thing": plan.thing, "number": app.number, "catalog_version": catalog_version,
+                            "region": region, "procedures": plan.procedure_ids(),
+                            "promised_due": app.promised_due.isoformat()}
     if proofs is not None:
         # Which fetch proves which material (audit entry ids); never the values themselves.
         data["shared_data"] = {"ref": proofs["ref"], "consent": proofs["consent"],
@@ -328,7 +338,7 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     session.add_all(tasks)
     for department in departments_of(tasks):
         changes.event("application.submitted", department=department, application_id=app.id, payload={
-            "thing": plan.thing, "promised_due": app.promised_due.isoformat(),
+            "thing": plan.thing, "number": app.number, "promised_due": app.promised_due.isoformat(),
             "tasks": [task_view(t) for t in tasks if t.department == department],
         })
     for task in tasks:

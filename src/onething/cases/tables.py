@@ -37,6 +37,8 @@ class ApplicationRow(Base):
     __tablename__ = "applications"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # 办件编号: short and readable (region code + date + sequence, cases/numbers.py); the id stays in URLs.
+    number: Mapped[str] = mapped_column(String(20), nullable=False)
     thing: Mapped[str] = mapped_column(String(64), nullable=False)
     catalog_version: Mapped[str] = mapped_column(String(200), nullable=False)
     applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -61,8 +63,18 @@ class ApplicationRow(Base):
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),
+        UniqueConstraint("number", name="uq_applications_number"),
         Index("ix_applications_applicant_submitted", "applicant_id", "submitted_at"),
     )
+
+
+class ApplicationNumberRow(Base):
+    """One row per 办件编号 issued: its id is the sequence part. A new row each time (an identity/sequence on
+    PostgreSQL, an autoincrement on SQLite), so numbering takes no lock on a shared counter row."""
+
+    __tablename__ = "application_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
 
 
 class TaskRow(Base):

@@ -68,7 +68,7 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
                 if own_procedures & set(f.get("procedures", ()))}
         form = {key: value for key, value in form.items() if key in used}
     return {
-        "id": app.id, "status": app.status, "thing": app.thing, "plan": app.plan,
+        "id": app.id, "number": app.number, "status": app.status, "thing": app.thing, "plan": app.plan,
         "tasks": [task_view(t) for t in sorted(tasks, key=lambda t: (t.stage, t.procedure))],
         "supplements": [supplement_view(s) for s in sorted(supplements, key=lambda s: s.requested_at)],
         "promised_due": _iso(app.promised_due),
