@@ -14,8 +14,8 @@ NATIONAL = {
                         "social-security-card", "disability-services", "retirement"],
     "national-2024-2": ["veteran-retirement", "enterprise-relocation", "second-hand-housing-transfer",
                         "marriage-childbirth", "household-migration", "medical-reimbursement"],
-    "national-2025-1": ["individual-to-enterprise", "after-death", "car-trade-in-subsidy"],
-    "national-2025-2": ["credit-report-query", "tax-credit-rating-query"],
+    "national-2025-1": ["individual-to-enterprise", "after-death", "car-trade-in-subsidy", "housing-fund-loan"],
+    "national-2025-2": ["credit-report-query", "tax-credit-rating-query", "personal-startup"],
     "national-2026-1": ["tech-enterprise-support", "ip-protection", "sports-event", "childcare-subsidy",
                         "flexible-employment", "elderly-subsidy"],
     "yunnan-2025-1": ["open-convenience-store"],
@@ -23,7 +23,8 @@ NATIONAL = {
 }
 IN_DEPTH = ["open-restaurant", "after-death", "newborn", "enterprise-info-change", "open-transport-company",
             "retirement", "school-enrollment", "flexible-employment", "enterprise-deregistration",
-            "veteran-retirement", "open-convenience-store"]
+            "veteran-retirement", "open-convenience-store", "housing-fund-loan",
+            "personal-startup"]
 
 
 def test_validates_with_every_case_passing() -> None:
