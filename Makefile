@@ -7,12 +7,14 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install deps lint check clean
+.PHONY: run test install deps lint check clean upgrade
 
-$(BIN)/onething: pyproject.toml
+# Installs exactly what requirements.lock pins (with hashes), then the project itself without resolving again:
+# a new release of a dependency changes nothing until `make upgrade` refreshes the lock in a commit of its own.
+$(BIN)/onething: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(BIN)/onething
 
 install: $(BIN)/onething
@@ -37,6 +39,16 @@ lint: install
 
 test: deps lint
 	$(BIN)/python -m pytest -n 2 -q
+
+# Refresh requirements.lock to the newest releases the ranges in pyproject.toml allow (hashes included), install
+# it and run the whole suite on it; commit the lock on its own when the suite passes.
+upgrade: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --upgrade --extra dev --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache .mypy_cache
