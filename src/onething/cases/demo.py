@@ -54,8 +54,9 @@ def _decide(engine: Engine, catalog: Catalog, task: dict[str, Any], kind: Decisi
                        catalog=catalog, now=now)
 
 
-def load_cases_demo(engine: Engine) -> list[str]:
-    """The demo step: two open-restaurant applications, one finished and rated, one waiting for a supplement."""
+def load_cases_demo(engine: Engine, now: datetime | None = None) -> list[str]:
+    """The demo step: two open-restaurant applications, one finished and rated, one waiting for a supplement.
+    ``now`` is the moment they are filed and decided (the system clock when not given)."""
     label, catalog = active_catalog(engine)
     if THING not in catalog.things:
         return [f"demo cases: skipped, the catalog has no {THING}"]
@@ -64,7 +65,7 @@ def load_cases_demo(engine: Engine) -> list[str]:
             applicant = actor_for_user(session, APPLICANT)
     except (UnknownUser, NotFound):
         return [f"demo cases: skipped, demo user {APPLICANT} missing (run the accounts demo step first)"]
-    now = datetime.now(UTC)
+    now = now if now is not None else datetime.now(UTC)
     form = _form(catalog)
     lines = []
     try:
