@@ -42,7 +42,13 @@ def test_bench_submit(tmp_path: Path) -> None:
     rows = ceiling["rows_per_submission"]
     assert rows["applications"] == 1 and rows["tasks"] >= 1 and rows["outbox_events"] >= 1
     assert rows["audit_entries"] >= 1 + rows["tasks"]    # submitted, one per task created, ready ones
-    assert figures["ratio"] > 0
+    # The figures agree with each other: throughput is submissions over the measured time, the ratio is the
+    # service's throughput over the raw ceiling's (rounding aside).
+    assert figures["throughput_per_s"] == pytest.approx(figures["submissions"] / figures["duration_s"], rel=0.05)
+    assert ceiling["throughput_per_s"] == pytest.approx(ceiling["submissions"] / ceiling["seconds"], rel=0.05)
+    assert figures["ratio"] == pytest.approx(figures["throughput_per_s"] / ceiling["throughput_per_s"], rel=0.05)
+    assert figures["latency"]["p50_ms"] <= figures["latency"]["p95_ms"] <= figures["latency"]["p99_ms"] \
+        <= figures["latency"]["max_ms"]
     assert figures["chain_intact"] is True               # the raw copies chain onto the service's entries
 
 
@@ -69,7 +75,9 @@ def test_bench_audit_on_postgresql(tmp_path: Path, postgres_server: str) -> None
 def test_bench_fetch(tmp_path: Path) -> None:
     figures = _bench(tmp_path, "fetch", "--fetches", "50")
     assert {"fetches", "fetches_per_s", "latency", "resource", "purpose", "consumer", "checks"} <= figures.keys()
-    assert figures["fetches"] == 50 and figures["fetches_per_s"] > 0
+    assert figures["fetches"] == 50
+    assert figures["fetches_per_s"] == pytest.approx(50 / figures["seconds"], rel=0.05)
+    assert figures["latency"]["p50_ms"] <= figures["latency"]["p95_ms"] <= figures["latency"]["max_ms"]
     assert {"grant", "consent", "purpose", "fields"} <= set(figures["checks"])
     assert figures["latency"].keys() >= LATENCY_KEYS
 

@@ -235,9 +235,11 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
     from onething.audit.chain import FORMAT
     from onething.audit.service import HEAD_ID, entry_digest
     from onething.audit.tables import AuditEntry, AuditHead
-    from onething.cases.tables import ApplicationRow, OutboxEvent, TaskRow
+    from onething.cases.numbers import format_number
+    from onething.cases.tables import ApplicationNumberRow, ApplicationRow, OutboxEvent, TaskRow
 
     rows = _template(engine, application_id)
+    numbers = table_of(ApplicationNumberRow)
     applications, tasks, events, audits = (table_of(ApplicationRow), table_of(TaskRow), table_of(OutboxEvent),
                                            table_of(AuditEntry))
     head_table = table_of(AuditHead)
@@ -253,6 +255,9 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
         new_events = [{k: v for k, v in {**e, "event_id": str(uuid.uuid4()), "application_id": new_app["id"]}.items()
                        if k != "id"} for e in rows["outbox_events"]]
         with engine.begin() as conn:
+            # A 办件编号 of its own, issued as the service issues one (a row of its own, no counter).
+            sequence = conn.execute(insert(numbers).returning(numbers.c.id)).scalar_one()
+            new_app["number"] = format_number(None, new_app["submitted_at"], sequence)
             conn.execute(insert(applications), [new_app])
             conn.execute(insert(tasks), new_tasks)
             conn.execute(insert(events), new_events)
