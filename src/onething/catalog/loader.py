@@ -155,7 +155,7 @@ def _ambiguous_number(value: str) -> bool:
                for tag, regexp in yaml.SafeLoader.yaml_implicit_resolvers.get(value[0], ()))
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def _scalar(node: yaml.ScalarNode, text: str) -> Any:
     """A scalar under the YAML 1.2 core schema (as ruamel reads it); quoted and block scalars are text."""
     if node.tag != _IMPLICIT:
         raise _Fallback  # an explicit tag
@@ -163,32 +163,42 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if node.style:  # quoted, literal or folded (libyaml marks plain scalars "", PyYAML None)
         return value
     if value[:1] in _NUMERIC_START and value:
-        if _INT.match(value):
-            digits = value.lstrip("+-")
-            if len(digits) > 1 and digits[0] == "0":
-                raise _Fallback  # leading zeros: leave the reading to ruamel
-            return int(value)
-        if _FLOAT.match(value):
-            return float(value)
-        if _DATE.match(value):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise _Fallback from None
-        if _ambiguous_number(value):
-            raise _Fallback
+        typed = _number(value)
+    elif value in _SPECIAL:
+        typed = _SPECIAL[value]
+    elif value in _LEFT_TO_RUAMEL:
+        raise _Fallback
+    else:
         return value
-    if value in _SPECIAL:
-        return _SPECIAL[value]
-    if value in _LEFT_TO_RUAMEL:
+    if text[node.start_mark.index:node.start_mark.index + 1] == "!":
+        # The non-specific tag (``! 2024``), which makes a scalar text: libyaml reports it as untagged.
+        raise _Fallback
+    return typed
+
+
+def _number(value: str) -> Any:
+    """A plain scalar that starts like a number: int, float, date, or text."""
+    if _INT.match(value):
+        digits = value.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0":
+            raise _Fallback  # leading zeros: leave the reading to ruamel
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    if _DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise _Fallback from None
+    if _ambiguous_number(value):
         raise _Fallback
     return value
 
 
-def _key(node: yaml.Node) -> str:
+def _key(node: yaml.Node, text: str) -> str:
     if type(node) is not yaml.ScalarNode:
         raise _Fallback  # a complex key
-    return str(_scalar(node))
+    return str(_scalar(node, text))
 
 
 # A path in a file's position table: each key after _KEY, each item index after _ITEM ("", then
@@ -204,24 +214,25 @@ def _encode(path: Path_) -> str:
     return "".join(f"{_ITEM}{part}" if isinstance(part, int) else f"{_KEY}{part}" for part in path)
 
 
-def _data(node: yaml.Node, prefix: str, table: dict[str, int]) -> Any:
+def _data(node: yaml.Node, prefix: str, table: dict[str, int], text: str) -> Any:
     """Plain data of a composed node; each key's and item's position goes into ``table`` (line << 32 | col,
     0-based) under its encoded path."""
     kind = type(node)
     if kind is yaml.ScalarNode:
-        return _scalar(node)
+        return _scalar(node, text)
     if node.tag != _IMPLICIT:
         raise _Fallback
     if kind is yaml.MappingNode:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _key(key_node)
+            key = _key(key_node, text)
             if key in out or _KEY in key or _ITEM in key:
                 raise _Fallback  # a duplicate key (ruamel reports it with its position), or a control character
             sub = prefix + _KEY + key
             mark = key_node.start_mark
             table[sub] = mark.line << 32 | mark.column
-            out[key] = _scalar(value_node) if type(value_node) is yaml.ScalarNode else _data(value_node, sub, table)
+            out[key] = (_scalar(value_node, text) if type(value_node) is yaml.ScalarNode
+                        else _data(value_node, sub, table, text))
         return out
     if kind is yaml.SequenceNode:
         items = []
@@ -229,7 +240,7 @@ def _data(node: yaml.Node, prefix: str, table: dict[str, int]) -> Any:
             sub = f"{prefix}{_ITEM}{index}"
             mark = item.start_mark
             table[sub] = mark.line << 32 | mark.column
-            items.append(_scalar(item) if type(item) is yaml.ScalarNode else _data(item, sub, table))
+            items.append(_scalar(item, text) if type(item) is yaml.ScalarNode else _data(item, sub, table, text))
         return items
     raise _Fallback
 
@@ -287,7 +298,7 @@ def _fast_parse(text: str) -> tuple[Any, Mapping[Path_, tuple[int, int]]] | None
         if node is None:
             return None, {}
         table: dict[str, int] = {}
-        return _data(node, "", table), FilePositions(table)
+        return _data(node, "", table, text), FilePositions(table)
     except (yaml.YAMLError, _Fallback):
         return None
     finally:
