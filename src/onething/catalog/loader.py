@@ -255,9 +255,15 @@ class FilePositions(Mapping[Path_, tuple[int, int]]):
         self._table = table
 
     def __getitem__(self, path: Path_) -> tuple[int, int]:
+        found: tuple[int, int] | None = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    def get(self, path: Path_, default: Any = None) -> Any:  # one lookup (``Mapping.get`` would make two)
         packed = self._table.get(_encode(path)) if path else None
         if packed is None:
-            raise KeyError(path)
+            return default
         return (packed >> 32) + 1, (packed & 0xFFFFFFFF) + 1
 
     def __iter__(self) -> Iterator[Path_]:
