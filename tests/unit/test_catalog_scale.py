@@ -169,3 +169,23 @@ def test_a_region_plans_with_its_own_data_not_the_nationals(tmp_path: Path) -> N
         assert ("p4" in city_plan.procedure_ids()) and ("p4" in national_plan.procedure_ids())
         assert "p4" in plan(city, "t0", {"area": 40}).procedure_ids()
         assert "p4" not in plan(national, "t0", {"area": 40}).procedure_ids()
+
+
+def test_every_cycle_is_named_and_a_cyclic_plan_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """graphlib decides whether a thing has a cycle; every closing `after` is still named, as before."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "catalog"
+    generate(root, things=12, procedures=60)
+    _replace(root / "things" / "t3.yaml", "    - {id: p15}", "    - {id: p15, after: [p16]}")
+    _replace(root / "things" / "t4.yaml", "    - {id: p20}", "    - {id: p20, after: [p20]}")
+    _replace(root / "things" / "t5.yaml", "    - {id: p25}", "    - {id: p25, after: [p28]}")
+    result, problems = validate_catalog(root)
+    cycles = [str(p) for p in problems if "cycle" in p.message and not p.message.startswith("region")]
+    assert cycles == [
+        "catalog/things/t3.yaml:12:17: cycle in `after`: p15 → p16 → p15",
+        "catalog/things/t4.yaml:11:17: cycle in `after`: p20 → p20",
+        "catalog/things/t5.yaml:12:17: cycle in `after`: p25 → p28 → p26 → p25",
+    ]
+    with pytest.raises(ValueError, match="cycle"):
+        plan(result.catalog, "t3", {})
+    assert plan(result.catalog, "t6", {}).procedure_ids()  # an acyclic thing of the same catalog plans

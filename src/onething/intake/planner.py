@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from graphlib import TopologicalSorter
 from typing import Any
 
 from onething.catalog.conditions import ConditionError, compile_condition
@@ -209,21 +210,16 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
         return preds
 
     after = {proc_id: effective_preds(proc_id) for proc_id in applicable}
-    # Stage = length of the longest chain of predecessors; finish = critical-path days to completion.
+    # Stage = length of the longest chain of predecessors; finish = critical-path days to completion. Both
+    # settle in topological order (predecessors first); a cycle raises graphlib.CycleError (the validator
+    # reports cycles, so a valid catalog has none).
     stage: dict[str, int] = {}
     finish: dict[str, int] = {}
-
-    def settle(proc_id: str) -> None:
-        if proc_id in stage:
-            return
-        for pred in after[proc_id]:
-            settle(pred)
-        stage[proc_id] = 1 + max((stage[p] for p in after[proc_id]), default=0)
-        days = prepared.procedure(proc_id)["promised_days"]
-        finish[proc_id] = days + max((finish[p] for p in after[proc_id]), default=0)
-
-    for proc_id in applicable:
-        settle(proc_id)
+    for proc_id in TopologicalSorter(after).static_order():
+        preds = after[proc_id]
+        stage[proc_id] = 1 + max((stage[p] for p in preds), default=0)
+        finish[proc_id] = (prepared.procedure(proc_id)["promised_days"]
+                           + max((finish[p] for p in preds), default=0))
 
     position = prepared.position
     order = sorted(applicable, key=lambda proc_id: (stage[proc_id], position[proc_id]))
