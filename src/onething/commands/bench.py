@@ -156,6 +156,7 @@ def bench_catalog(
         f"the garbage collection it deferred: {result['deferred_collection_s']:.2f} s",
         f"plan of a {result['plan_procedures']}-procedure thing in the city ({result['plans']} runs): "
         f"{_latency(result['plan'])} (target p95 < {result['plan_p95_target_ms']:.0f} ms)",
+        f"  its CPU time (the same plans, the host's other processes left out): {_latency(result['plan_cpu'])}",
     ])
     if not result["valid"]:
         for line in result["errors"]:
