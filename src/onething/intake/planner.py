@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from graphlib import TopologicalSorter
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from onething.catalog.conditions import ConditionError, compile_condition
@@ -116,6 +116,14 @@ class _Prepared:
         self.thing = thing
         self.position = {tp.id: index for index, tp in enumerate(thing.procedures)}
         self.declared_after = {tp.id: tp.after for tp in thing.procedures}
+        # A topological order of the declared `after` graph is one of every plan's graph too: a procedure's
+        # effective predecessors (its nearest applicable ones) are all its declared ancestors. None when the
+        # declared graph has a cycle (an invalid catalog): each plan then sorts its own graph.
+        self.topological: tuple[str, ...] | None
+        try:
+            self.topological = tuple(TopologicalSorter(self.declared_after).static_order())
+        except CycleError:
+            self.topological = None
         self.procedures: dict[str, dict[str, Any]] = {}
         self.fields: dict[str, dict[str, Any]] = {}
         self.materials: dict[str, dict[str, Any]] = {}
@@ -215,8 +223,13 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
     # reports cycles, so a valid catalog has none).
     stage: dict[str, int] = {}
     finish: dict[str, int] = {}
-    for proc_id in TopologicalSorter(after).static_order():
-        preds = after[proc_id]
+    topological = prepared.topological
+    if topological is None:
+        topological = tuple(TopologicalSorter(after).static_order())
+    for proc_id in topological:
+        preds = after.get(proc_id)
+        if preds is None:
+            continue  # not applicable
         stage[proc_id] = 1 + max((stage[p] for p in preds), default=0)
         finish[proc_id] = (prepared.procedure(proc_id)["promised_days"]
                            + max((finish[p] for p in preds), default=0))
