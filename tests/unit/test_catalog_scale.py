@@ -189,3 +189,18 @@ def test_every_cycle_is_named_and_a_cyclic_plan_refuses(tmp_path: Path, monkeypa
     with pytest.raises(ValueError, match="cycle"):
         plan(result.catalog, "t3", {})
     assert plan(result.catalog, "t6", {}).procedure_ids()  # an acyclic thing of the same catalog plans
+
+
+def test_planning_does_not_keep_a_catalog_alive(tmp_path: Path) -> None:
+    """The planner's per-thing preparation lives as long as its catalog, no longer (a server that publishes
+    new versions must not accumulate old catalogs)."""
+    import weakref
+
+    generate(tmp_path / "catalog", things=5, procedures=60)
+    catalog = load_catalog(tmp_path / "catalog").catalog
+    first = plan(catalog, "t0", {"big": True})
+    assert plan(catalog, "t0", {"big": True}) == first
+    alive = weakref.ref(catalog)
+    del catalog
+    gc.collect()
+    assert alive() is None

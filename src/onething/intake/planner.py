@@ -9,7 +9,7 @@ and the four reductions of REFERENCE.md.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import weakref
 from collections.abc import Mapping
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
@@ -112,7 +112,11 @@ class _Prepared:
     reference the catalog lacks fails where it failed before (at the plan that uses it)."""
 
     def __init__(self, catalog: Catalog, thing: Thing) -> None:
-        self.catalog = catalog
+        # The catalog's tables, not the catalog object: the cache entry must not keep the catalog alive.
+        self._procedures = catalog.procedures
+        self._departments = catalog.departments
+        self._fields = catalog.fields
+        self._materials = catalog.materials
         self.thing = thing
         self.position = {tp.id: index for index, tp in enumerate(thing.procedures)}
         self.declared_after = {tp.id: tp.after for tp in thing.procedures}
@@ -131,8 +135,8 @@ class _Prepared:
     def procedure(self, proc_id: str) -> dict[str, Any]:
         info = self.procedures.get(proc_id)
         if info is None:
-            proc = self.catalog.procedures[proc_id]
-            dept = self.catalog.departments.get(proc.department)
+            proc = self._procedures[proc_id]
+            dept = self._departments.get(proc.department)
             info = {
                 "out": {"id": proc.id, "name": proc.name, "department": proc.department,
                         "department_name": dept.name if dept else proc.department, "kind": proc.kind.value,
@@ -149,7 +153,7 @@ class _Prepared:
     def field(self, field_id: str) -> dict[str, Any]:
         info = self.fields.get(field_id)
         if info is None:
-            definition = self.catalog.fields[field_id]
+            definition = self._fields[field_id]
             info = {"label": definition.label, "type": definition.type.value,
                     "choices": tuple({"value": c.value, "label": c.label} for c in definition.choices),
                     "help": definition.help, "min": definition.min, "max": definition.max}
@@ -159,27 +163,39 @@ class _Prepared:
     def material(self, material_id: str) -> dict[str, Any]:
         info = self.materials.get(material_id)
         if info is None:
-            material = self.catalog.materials[material_id]
+            material = self._materials[material_id]
             info = {"name": material.name, "proven_by": material.proven_by}
             self.materials[material_id] = info
         return info
 
 
-_PREPARED_MAX = 256
-_prepared: OrderedDict[tuple[int, int], _Prepared] = OrderedDict()
+# Per live catalog object (by id, checked through a weak reference; the entry goes when the catalog does):
+# its things' prepared data, by thing object.
+_prepared: dict[int, tuple[weakref.ref[Catalog], dict[int, _Prepared]]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[Catalog]) -> None:
+    entry = _prepared.get(key)
+    if entry is not None and entry[0] is ref:
+        del _prepared[key]
 
 
 def _prepare(catalog: Catalog, thing: Thing) -> _Prepared:
-    """The thing's answer-independent plan data, cached per (catalog object, thing object) — both immutable;
-    the entry holds them, so an id is never reused while its entry lives."""
-    key = (id(catalog), id(thing))
-    hit = _prepared.get(key)
-    if hit is not None and hit.catalog is catalog and hit.thing is thing:
+    """The thing's answer-independent plan data, cached per (catalog object, thing object) — both immutable —
+    for as long as the catalog lives."""
+    key = id(catalog)
+    entry = _prepared.get(key)
+    if entry is None or entry[0]() is not catalog:
+        def forget(dead: weakref.ref[Catalog], key: int = key) -> None:
+            _forget(key, dead)
+
+        ref = weakref.ref(catalog, forget)
+        entry = _prepared[key] = (ref, {})
+    things = entry[1]
+    hit = things.get(id(thing))
+    if hit is not None and hit.thing is thing:
         return hit
-    prepared = _Prepared(catalog, thing)
-    _prepared[key] = prepared
-    if len(_prepared) > _PREPARED_MAX:
-        _prepared.popitem(last=False)
+    prepared = things[id(thing)] = _Prepared(catalog, thing)
     return prepared
 
 
