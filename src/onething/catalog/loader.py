@@ -293,9 +293,9 @@ if _libyaml is not None:
 
 
 def _fast_parse(text: str) -> tuple[Any, Mapping[Path_, tuple[int, int]]] | None:
-    """Plain data and positions through libyaml (C) — ~40× faster than ruamel's round-trip parser, which the
-    loader keeps for anything unusual (syntax errors, duplicate keys, tags, ambiguous numbers) and for its
-    messages."""
+    """Plain data and positions through libyaml (C) — an order of magnitude faster than ruamel's round-trip
+    parser, which the loader keeps for anything unusual (syntax errors, duplicate keys, tags, numbers read
+    differently under YAML 1.1 and 1.2) and for its messages."""
     if _libyaml is None:
         return None
     loader = _Composer(text)

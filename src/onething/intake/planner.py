@@ -182,7 +182,10 @@ def _forget(key: int, ref: weakref.ref[Catalog]) -> None:
 
 def _prepare(catalog: Catalog, thing: Thing) -> _Prepared:
     """The thing's answer-independent plan data, cached per (catalog object, thing object) — both immutable —
-    for as long as the catalog lives."""
+    for as long as the catalog lives. A thing that is not the catalog's own (built by a caller) is prepared
+    afresh each time, so such things never pile up in the cache."""
+    if catalog.things.get(thing.code) is not thing:
+        return _Prepared(catalog, thing)
     key = id(catalog)
     entry = _prepared.get(key)
     if entry is None or entry[0]() is not catalog:
