@@ -237,6 +237,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
         return preds
 
     after = {proc_id: effective_preds(proc_id) for proc_id in applicable}
+    infos = {proc_id: prepared.procedure(proc_id) for proc_id in applicable}
     # Stage = length of the longest chain of predecessors; finish = critical-path days to completion. Both
     # settle in topological order (predecessors first); a cycle raises graphlib.CycleError (the validator
     # reports cycles, so a valid catalog has none).
@@ -250,15 +251,14 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
         if preds is None:
             continue  # not applicable
         stage[proc_id] = 1 + max((stage[p] for p in preds), default=0)
-        finish[proc_id] = (prepared.procedure(proc_id)["promised_days"]
-                           + max((finish[p] for p in preds), default=0))
+        finish[proc_id] = infos[proc_id]["promised_days"] + max((finish[p] for p in preds), default=0)
 
     position = prepared.position
     order = sorted(applicable, key=lambda proc_id: (stage[proc_id], position[proc_id]))
     rank = {proc_id: index for index, proc_id in enumerate(order)}
     procedures = []
     for proc_id in order:
-        procedures.append({**prepared.procedure(proc_id)["out"], "stage": stage[proc_id],
+        procedures.append({**infos[proc_id]["out"], "stage": stage[proc_id],
                            "after": tuple(sorted(after[proc_id], key=rank.__getitem__))})
     by_stage: list[list[str]] = [[] for _ in range(max(stage.values(), default=0))]
     for proc_id in order:
@@ -272,7 +272,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
     material_procs: dict[str, list[str]] = {}
     separate_materials = 0
     for proc_id in order:
-        info = prepared.procedure(proc_id)
+        info = infos[proc_id]
         for when, field_id, required in info["fields"]:
             if not holds(when):
                 continue
@@ -298,7 +298,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
         ancestors[proc_id] = set(after[proc_id]).union(*(ancestors[a] for a in after[proc_id]))
     provided: dict[str, str] = {}
     for proc_id in order:
-        for field_id in prepared.procedure(proc_id)["provides"]:
+        for field_id in infos[proc_id]["provides"]:
             users = field_procs.get(field_id, [])
             if field_id not in provided and users and all(proc_id in ancestors[u] for u in users):
                 provided[field_id] = proc_id
@@ -316,12 +316,14 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
 
     materials = []
     to_submit = 0
+    resources = facts.resources
     for material_id, users in material_procs.items():
-        can_be_proven_by = prepared.material(material_id)["proven_by"]
-        proof = next((r for r in can_be_proven_by if r in facts.resources), None)
+        material = prepared.material(material_id)
+        can_be_proven_by = material["proven_by"]
+        proof = next((r for r in can_be_proven_by if r in resources), None) if resources else None
         to_submit += not proof
         materials.append({
-            "id": material_id, "name": prepared.material(material_id)["name"],
+            "id": material_id, "name": material["name"],
             "status": "exempt" if proof else "submit", "required": material_required[material_id],
             "procedures": tuple(users), "proven_by": proof, "can_be_proven_by": can_be_proven_by,
         })
@@ -329,9 +331,9 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
     critical = max(finish.values(), default=0)
     separately = Counts(
         materials=separate_materials,
-        steps=sum(prepared.procedure(proc_id)["steps"] for proc_id in order),
-        days=sum(prepared.procedure(proc_id)["promised_days"] for proc_id in order),
-        trips=sum(prepared.procedure(proc_id)["trips"] for proc_id in order),
+        steps=sum(infos[proc_id]["steps"] for proc_id in order),
+        days=sum(infos[proc_id]["promised_days"] for proc_id in order),
+        trips=sum(infos[proc_id]["trips"] for proc_id in order),
     )
     together = Counts(materials=to_submit, steps=thing.steps, days=critical, trips=thing.trips)
     # One validation of the whole plan (pydantic-core walks the nested data once) instead of one model
