@@ -24,7 +24,9 @@ def test_bench_catalog_prints_its_figures() -> None:
                                 "overridden_things": 12}
     assert figures["plan_procedures"] == 40 and figures["plans"] == 5
     assert set(figures["plan"]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
+    assert set(figures["plan_cpu"]) == set(figures["plan"])
     assert isinstance(figures["load_validate_s"], float)
+    assert isinstance(figures["deferred_collection_s"], float)
 
 
 def test_generated_catalog_validates_with_two_region_layers(tmp_path: Path) -> None:

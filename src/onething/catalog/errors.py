@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,16 @@ class Problem:
     def __str__(self) -> str:
         prefix = "info: " if self.severity == "info" else ""
         return f"{self.path}:{self.line}:{self.col}: {prefix}{self.message}"
+
+
+def _order(problem: Problem) -> tuple[str, int, int, str, str]:
+    return problem.path, problem.line, problem.col, problem.message, problem.severity
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """``sorted(problems)`` — file, line, column, message, severity — with one key tuple per problem instead
+    of two built per comparison (the dataclass order): thousands of problems in a province-scale catalog."""
+    return sorted(problems, key=_order)
 
 
 class CatalogError(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from onething.catalog.errors import Problem
+from onething.catalog.gcpause import collector_paused
 from onething.catalog.model import (
     CalendarOverrides,
     Catalog,
@@ -34,6 +35,11 @@ from onething.catalog.model import (
 )
 
 Path_ = tuple[str | int, ...]
+
+try:
+    from yaml import cyaml as _libyaml
+except ImportError:  # PyYAML built without libyaml: ruamel reads every file
+    _libyaml = None
 
 ITEM_KINDS: dict[str, type[BaseModel]] = {
     "departments": Department,
@@ -67,18 +73,17 @@ class Origin:
     """Where one catalog item was declared: its file and the positions of its nodes."""
 
     file: str
-    positions: dict[Path_, tuple[int, int]]
+    positions: Mapping[Path_, tuple[int, int]]
     base: Path_
 
     def at(self, *sub: str | int) -> tuple[str, int, int]:
         path = self.base + tuple(sub)
-        while True:
-            if path in self.positions:
-                line, col = self.positions[path]
-                return self.file, line, col
-            if not path:
-                return self.file, 1, 1
+        while path:
+            found = self.positions.get(path)
+            if found is not None:
+                return self.file, found[0], found[1]
             path = path[:-1]
+        return self.file, 1, 1
 
 
 @dataclass
@@ -126,25 +131,56 @@ def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> A
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_NULL = {"", "~", "null", "Null", "NULL"}
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_OCTAL_12 = re.compile(r"^[-+]?0o[0-7]+$")
+_NUMERIC_START = frozenset("-+.0123456789")
+# Plain scalars with a meaning of their own besides text (YAML 1.2 core schema, as ruamel reads it).
+_SPECIAL: dict[str, Any] = {"": None, "~": None, "null": None, "Null": None, "NULL": None,
+                            "true": True, "True": True, "TRUE": True, "false": False, "False": False,
+                            "FALSE": False}
+_LEFT_TO_RUAMEL = frozenset({"<<", "="})  # merge key, value key
+# Tag of every node libyaml reads without an explicit tag (the loader resolves plain scalars itself).
+_IMPLICIT = "tag:onething,2026:implicit"
 
 
 class _Fallback(Exception):
     """The fast parser met something it does not decide itself; the round-trip parser reads the file."""
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    """A plain scalar under the YAML 1.2 core schema (as ruamel reads it); quoted and block scalars are text."""
+def _ambiguous_number(value: str) -> bool:
+    """Looks like a number, date or timestamp in some YAML reading (hex, octal, ``1_000``, ``.inf``, a time
+    of day …) without being one of the plain forms read here: ruamel decides."""
+    if _OCTAL_12.match(value):
+        return True
+    return any(tag != "tag:yaml.org,2002:str" and regexp.match(value)
+               for tag, regexp in yaml.SafeLoader.yaml_implicit_resolvers.get(value[0], ()))
+
+
+def _scalar(node: yaml.ScalarNode, text: str) -> Any:
+    """A scalar under the YAML 1.2 core schema (as ruamel reads it); quoted and block scalars are text."""
+    if node.tag != _IMPLICIT:
+        raise _Fallback  # an explicit tag
     value: str = node.value
-    if node.style not in (None, ""):  # libyaml marks plain scalars "" (PyYAML: None)
+    if node.style:  # quoted, literal or folded (libyaml marks plain scalars "", PyYAML None)
         return value
-    if value in _NULL:
-        return None
-    if value in _BOOL:
-        return _BOOL[value]
+    if value[:1] in _NUMERIC_START and value:
+        typed = _number(value)
+    elif value in _SPECIAL:
+        typed = _SPECIAL[value]
+    elif value in _LEFT_TO_RUAMEL:
+        raise _Fallback
+    else:
+        return value
+    if text[node.start_mark.index:node.start_mark.index + 1] == "!":
+        # The non-specific tag (``! 2024``), which makes a scalar text: libyaml reports it as untagged.
+        raise _Fallback
+    return typed
+
+
+def _number(value: str) -> Any:
+    """A plain scalar that starts like a number: int, float, date, or text."""
     if _INT.match(value):
-        if len(value.lstrip("+-")) > 1 and value.lstrip("+-").startswith("0"):
+        digits = value.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0":
             raise _Fallback  # leading zeros: leave the reading to ruamel
         return int(value)
     if _FLOAT.match(value):
@@ -154,49 +190,121 @@ def _scalar(node: yaml.ScalarNode) -> Any:
             return dt.date.fromisoformat(value)
         except ValueError:
             raise _Fallback from None
-    if value[:1] in {"!", "&", "*"} or node.tag not in {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int",
-                                                         "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
-                                                         "tag:yaml.org,2002:null",
-                                                         "tag:yaml.org,2002:timestamp"}:
+    if _ambiguous_number(value):
         raise _Fallback
     return value
 
 
-def _from_node(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
-    if isinstance(node, yaml.MappingNode):
+def _key(node: yaml.Node, text: str) -> str:
+    if type(node) is not yaml.ScalarNode:
+        raise _Fallback  # a complex key
+    return str(_scalar(node, text))
+
+
+# A path in a file's position table: each key after _KEY, each item index after _ITEM ("", then
+# "\x1fprocedures\x1e3\x1fid" for ("procedures", 3, "id")). Strings and ints only, so the table is one dict
+# that the cyclic garbage collector never tracks (a table of tuples, or the composed nodes, would be walked
+# again at every full collection).
+_KEY = "\x1f"
+_ITEM = "\x1e"
+_PART = re.compile("([\x1e\x1f])([^\x1e\x1f]*)")
+
+
+def _encode(path: Path_) -> str:
+    return "".join(f"{_ITEM}{part}" if isinstance(part, int) else f"{_KEY}{part}" for part in path)
+
+
+def _data(node: yaml.Node, prefix: str, table: dict[str, int], text: str) -> Any:
+    """Plain data of a composed node; each key's and item's position goes into ``table`` (line << 32 | col,
+    0-based) under its encoded path."""
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        return _scalar(node, text)
+    if node.tag != _IMPLICIT:
+        raise _Fallback
+    if kind is yaml.MappingNode:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                raise _Fallback
-            key = str(_scalar(key_node))
-            if key in out:
-                raise _Fallback  # duplicate key: ruamel reports it with its position
-            positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _from_node(value_node, (*path, key), positions)
+            key = _key(key_node, text)
+            if key in out or _KEY in key or _ITEM in key:
+                raise _Fallback  # a duplicate key (ruamel reports it with its position), or a control character
+            sub = prefix + _KEY + key
+            mark = key_node.start_mark
+            table[sub] = mark.line << 32 | mark.column
+            out[key] = (_scalar(value_node, text) if type(value_node) is yaml.ScalarNode
+                        else _data(value_node, sub, table, text))
         return out
-    if isinstance(node, yaml.SequenceNode):
+    if kind is yaml.SequenceNode:
         items = []
         for index, item in enumerate(node.value):
-            positions[(*path, index)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            items.append(_from_node(item, (*path, index), positions))
+            sub = f"{prefix}{_ITEM}{index}"
+            mark = item.start_mark
+            table[sub] = mark.line << 32 | mark.column
+            items.append(_scalar(item, text) if type(item) is yaml.ScalarNode else _data(item, sub, table, text))
         return items
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
     raise _Fallback
 
 
-def _fast_parse(text: str) -> tuple[Any, dict[Path_, tuple[int, int]]] | None:
-    """Plain data and positions through libyaml (C) — ~20× faster than ruamel's round-trip parser, which the
-    loader keeps for anything unusual (syntax errors, duplicate keys, tags, anchors) and for its messages."""
-    if not getattr(yaml, "__with_libyaml__", False):
+class FilePositions(Mapping[Path_, tuple[int, int]]):
+    """The (line, col) — 1-based — of each key and item of a file read by libyaml. Equal, as a mapping, to
+    the table ruamel's reading gives (a dict keyed by path tuples)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict[str, int]) -> None:
+        self._table = table
+
+    def __getitem__(self, path: Path_) -> tuple[int, int]:
+        found: tuple[int, int] | None = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    def get(self, path: Path_, default: Any = None) -> Any:  # one lookup (``Mapping.get`` would make two)
+        packed = self._table.get(_encode(path)) if path else None
+        if packed is None:
+            return default
+        return (packed >> 32) + 1, (packed & 0xFFFFFFFF) + 1
+
+    def __iter__(self) -> Iterator[Path_]:
+        for encoded in self._table:
+            yield tuple(int(part) if sep == _ITEM else part for sep, part in _PART.findall(encoded))
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+if _libyaml is not None:
+    class _Composer(_libyaml.CParser):  # type: ignore[misc]
+        """libyaml's parser and composer (C) without PyYAML's YAML 1.1 tag resolution, a Python call per node
+        whose answers the loader would not use: every untagged node gets the tag ``_IMPLICIT``, an explicitly
+        tagged one keeps its tag (and goes to ruamel)."""
+
+        def resolve(self, kind: type[yaml.Node], value: str | None, implicit: Any) -> str:
+            if kind is yaml.ScalarNode:
+                return _IMPLICIT if implicit[0] or implicit[1] else "!"
+            return _IMPLICIT if implicit else "!"
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+
+def _fast_parse(text: str) -> tuple[Any, Mapping[Path_, tuple[int, int]]] | None:
+    """Plain data and positions through libyaml (C) — an order of magnitude faster than ruamel's round-trip
+    parser, which the loader keeps for anything unusual (syntax errors, duplicate keys, tags, numbers read
+    differently under YAML 1.1 and 1.2) and for its messages."""
+    if _libyaml is None:
         return None
-    loader = yaml.CSafeLoader(text)
+    loader = _Composer(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
-        positions: dict[Path_, tuple[int, int]] = {}
-        return _from_node(node, (), positions), positions
+        table: dict[str, int] = {}
+        return _data(node, "", table, text), FilePositions(table)
     except (yaml.YAMLError, _Fallback):
         return None
     finally:
@@ -204,7 +312,7 @@ def _fast_parse(text: str) -> tuple[Any, dict[Path_, tuple[int, int]]] | None:
 
 
 def _parse_roundtrip(parser: YAML, text: str, file: str, problems: list[Problem]
-                     ) -> tuple[Any, dict[Path_, tuple[int, int]]] | None:
+                     ) -> tuple[Any, Mapping[Path_, tuple[int, int]]] | None:
     """ruamel's round-trip reading: exact YAML errors with their marks. None for an error or an empty file."""
     try:
         document = parser.load(text)
@@ -225,15 +333,26 @@ def _catalog_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+class _Display:
+    """How a file under ``root`` is named in problems: relative to the working folder when it lies under it,
+    else as found. The root and the working folder are resolved once (the folders under the root are real:
+    ``rglob`` does not enter linked folders; a linked file is resolved itself)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real_root = root.resolve()
+        self.cwd = Path.cwd().resolve()
+
+    def __call__(self, path: Path) -> str:
+        full = path.resolve() if path.is_symlink() else self.real_root / path.relative_to(self.root)
+        try:
+            return str(full.relative_to(self.cwd))
+        except ValueError:
+            return str(path)
 
 
 def _pydantic_problems(
-    exc: ValidationError, file: str, positions: dict[Path_, tuple[int, int]], base: Path_
+    exc: ValidationError, file: str, positions: Mapping[Path_, tuple[int, int]], base: Path_
 ) -> list[Problem]:
     origin = Origin(file, positions, base)
     problems = []
@@ -254,6 +373,11 @@ def _pydantic_problems(
 
 def load_catalog(root: Path) -> LoadResult:
     """Read every YAML file under ``root``; return the catalog built from the valid items and all problems."""
+    with collector_paused():
+        return _load_catalog(root)
+
+
+def _load_catalog(root: Path) -> LoadResult:
     yaml_rt = YAML(typ="rt")
     problems: list[Problem] = []
     origins: dict[tuple[str, str], Origin] = {}
@@ -265,8 +389,9 @@ def load_catalog(root: Path) -> LoadResult:
         problems.append(Problem(str(root), 1, 1, "catalog folder does not exist"))
         return LoadResult(Catalog(), problems, origins, root)
 
+    display = _Display(root)
     for path in _catalog_files(root):
-        file = _display(path)
+        file = display(path)
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:

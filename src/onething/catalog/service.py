@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from onething.catalog.errors import InvalidCatalog, Problem
+from onething.catalog.gcpause import collector_paused
 from onething.catalog.guide import missing_guide_parts
 from onething.catalog.loader import LoadResult, load_catalog
 from onething.catalog.model import Catalog, Procedure
@@ -28,10 +29,11 @@ def load_valid_catalog(root: Path, checks: Sequence[Check] = ()) -> Catalog:
     ``checks`` adds validations that need more than the catalog — the planner's example cases
     (``onething.intake.cases.check_cases``), which this context may not import.
     """
-    result = load_catalog(root)
-    problems = validate(result)
-    for check in checks:
-        problems += check(result)
+    with collector_paused():
+        result = load_catalog(root)
+        problems = validate(result)
+        for check in checks:
+            problems += check(result)
     if any(p.severity == "error" for p in problems):
         raise InvalidCatalog(problems)
     return result.catalog

@@ -6,10 +6,11 @@ the whole catalog. Each problem names the file, line and column of the offending
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from graphlib import CycleError, TopologicalSorter
 
 from onething.catalog.conditions import ConditionError, compile_condition
-from onething.catalog.errors import Problem
+from onething.catalog.errors import Problem, sort_problems
 from onething.catalog.guide import missing_guide_parts
 from onething.catalog.loader import LoadResult
 from onething.catalog.model import NUMBER_FIELD_TYPES, Catalog, FieldDef, FieldUse, MaterialUse, QuestionType, Thing
@@ -17,7 +18,7 @@ from onething.catalog.model import NUMBER_FIELD_TYPES, Catalog, FieldDef, FieldU
 
 def _check_refs(
     result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...], refs: Iterable[str],
-    universe: dict[str, object], what: str,
+    universe: Mapping[str, object], what: str,
 ) -> list[Problem]:
     problems = []
     for index, ref in enumerate(refs):
@@ -27,7 +28,7 @@ def _check_refs(
 
 
 def _unique_known(result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...], refs: list[str],
-                  universe: dict[str, object], what: str) -> list[Problem]:
+                  universe: Mapping[str, object], what: str) -> list[Problem]:
     """Each reference must name a known item, and no item may be listed twice."""
     problems = _check_refs(result, kind, item_id, path, refs, universe, what)
     seen: set[str] = set()
@@ -39,7 +40,7 @@ def _unique_known(result: LoadResult, kind: str, item_id: str, path: tuple[str |
 
 
 def _single_ref(result: LoadResult, kind: str, item_id: str, key: str, ref: str,
-                universe: dict[str, object], what: str) -> list[Problem]:
+                universe: Mapping[str, object], what: str) -> list[Problem]:
     if ref in universe:
         return []
     return [result.problem(kind, item_id, key, message=f"unknown {what} {ref!r}")]
@@ -66,23 +67,23 @@ def check_references(result: LoadResult) -> list[Problem]:
     problems: list[Problem] = []
     for field in cat.fields.values():
         problems += check_number_bounds(result, field)
-    departments: dict[str, object] = dict(cat.departments)
+    departments = cat.departments
     for res in cat.resources.values():
         problems += _single_ref(result, "resources", res.id, "holder", res.holder, departments, "department")
-        problems += _check_refs(result, "resources", res.id, ("fields",), res.fields, dict(cat.fields), "field")
+        problems += _check_refs(result, "resources", res.id, ("fields",), res.fields, cat.fields, "field")
     for mat in cat.materials.values():
         problems += _check_refs(result, "materials", mat.id, ("proven_by",), mat.proven_by,
-                                dict(cat.resources), "data resource")
+                                cat.resources, "data resource")
     for proc in cat.procedures.values():
         problems += _single_ref(result, "procedures", proc.id, "department", proc.department, departments,
                                 "department")
         if proc.result is not None:
             problems += _check_refs(result, "procedures", proc.id, ("result", "provides"), proc.result.provides,
-                                    dict(cat.fields), "field")
+                                    cat.fields, "field")
         problems += _unique_known(result, "procedures", proc.id, ("fields",), [u.id for u in proc.fields],
-                                  dict(cat.fields), "field")
+                                  cat.fields, "field")
         problems += _unique_known(result, "procedures", proc.id, ("materials",), [u.id for u in proc.materials],
-                                  dict(cat.materials), "material")
+                                  cat.materials, "material")
     for thing in cat.things.values():
         problems += _check_thing(result, cat, thing)
     for lst in cat.lists.values():
@@ -91,7 +92,7 @@ def check_references(result: LoadResult) -> list[Problem]:
             problems.append(result.problem("lists", lst.id, "id",
                                            message=f"list id {lst.id!r} should be {expected!r}"))
         problems += _unique_known(result, "lists", lst.id, ("items",), [i.code for i in lst.items],
-                                  dict(cat.things), "thing")
+                                  cat.things, "thing")
         if lst.declared_count is not None and lst.declared_count > len(lst.items):
             problems.append(result.problem(
                 "lists", lst.id, "declared_count", info=True,
@@ -198,7 +199,15 @@ def _answer_fits(qtype: QuestionType, choices: list[object], value: object) -> b
 
 
 def _check_cycles(result: LoadResult, thing: Thing) -> list[Problem]:
+    """Each `after` that closes a cycle, with the cycle. ``graphlib`` decides whether there is one (for a valid
+    thing, the only work done); the depth-first walk below then names every closing edge — graphlib's
+    CycleError names just one cycle, and a reviewer should see all of them in one run."""
     graph = {tp.id: list(tp.after) for tp in thing.procedures}
+    try:
+        TopologicalSorter(graph).prepare()
+        return []
+    except CycleError:
+        pass
     index_of = {tp.id: i for i, tp in enumerate(thing.procedures)}
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(graph, white)
@@ -275,8 +284,8 @@ def check_guides(result: LoadResult) -> list[Problem]:
 
 def validate(result: LoadResult) -> list[Problem]:
     """Every problem of a loaded catalog: those found while loading and the cross-reference ones."""
-    return sorted({*result.problems, *check_references(result), *check_codes(result), *check_guides(result),
-                   *check_regions(result)})
+    return sort_problems({*result.problems, *check_references(result), *check_codes(result),
+                          *check_guides(result), *check_regions(result)})
 
 
 def _region_view(result: LoadResult, region_code: str) -> LoadResult | None:

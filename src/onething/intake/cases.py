@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from onething.catalog.errors import Problem
+from onething.catalog.errors import Problem, sort_problems
+from onething.catalog.gcpause import collector_paused
 from onething.catalog.loader import LoadResult, load_catalog
 from onething.catalog.model import Thing
 from onething.catalog.validate import _region_view, validate
@@ -83,5 +84,6 @@ def _thing_cases(result: LoadResult, thing: Thing) -> list[Problem]:
 
 def validate_catalog(root: Path) -> tuple[LoadResult, list[Problem]]:
     """Load a catalog folder and return it with every problem: per item, cross-reference and case."""
-    result = load_catalog(root)
-    return result, sorted({*validate(result), *check_cases(result)})
+    with collector_paused():
+        result = load_catalog(root)
+        return result, sort_problems({*validate(result), *check_cases(result)})
