@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/onething db check
-	$(BIN)/onething catalog validate
+	$(BIN)/onething catalog validate --require-guide
 
 test: deps lint
 	$(BIN)/python -m pytest -n 2 -q

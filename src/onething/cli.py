@@ -65,12 +65,20 @@ def _print_json(data: Any) -> None:
 
 
 @catalog_app.command("validate")
-def catalog_validate(path: Annotated[Path | None, typer.Argument(help="catalog folder")] = None) -> None:
+def catalog_validate(
+    path: Annotated[Path | None, typer.Argument(help="catalog folder")] = None,
+    require_guide: Annotated[bool, typer.Option(
+        "--require-guide", help="every procedure must give 受理条件, 法律依据, 咨询和投诉电话 and 办理结果")] = False,
+) -> None:
     """Check a catalog folder; print every problem as path:line:col: message."""
+    from onething.catalog.errors import sort_problems
+    from onething.catalog.validate import required_guide_problems
     from onething.intake.cases import validate_catalog
 
     root = _catalog_dir(path)
     result, problems = validate_catalog(root)
+    if require_guide:
+        problems = sort_problems([*problems, *required_guide_problems(result)])
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         print(problem)

@@ -184,6 +184,25 @@ def test_validate_cli_passes_with_gaps_reported_as_info(mini: Path) -> None:
     assert "info: procedure licence: 办事指南 not yet sourced" in run.stdout + run.stderr
 
 
+def test_require_guide_makes_the_four_published_parts_errors(mini: Path) -> None:
+    samr = _full_food_permit(mini)  # food-permit now gives every part; the others give none
+    run = subprocess.run([sys.executable, "-m", "onething", "catalog", "validate", "--require-guide", str(mini)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr
+    errors = [line for line in run.stdout.splitlines() if ": info: " not in line]
+    assert any(line.startswith(f"{samr}:") and "procedure licence: 办事指南 must give 受理条件, 法律依据, 咨询和投诉电话"
+               in line for line in errors), run.stdout
+    assert not any("procedure food-permit: 办事指南 must give" in line for line in errors)
+
+
+def test_the_shipped_catalog_gives_the_four_parts_for_every_procedure() -> None:
+    from onething.catalog.validate import required_guide_problems
+    from onething.config import default_catalog_dir
+
+    result, _ = validate_catalog(default_catalog_dir())
+    assert [str(p) for p in required_guide_problems(result)] == []
+
+
 def test_catalog_show_json_carries_each_procedures_guide_and_the_sources(mini: Path) -> None:
     _full_food_permit(mini)
     thing = mini / "things" / "open-shop.yaml"

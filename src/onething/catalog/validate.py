@@ -282,6 +282,23 @@ def check_guides(result: LoadResult) -> list[Problem]:
     return problems
 
 
+# The 办事指南 parts a published catalog must give for every procedure (`catalog validate --require-guide`).
+REQUIRED_GUIDE_PARTS: tuple[str, ...] = ("受理条件", "法律依据", "咨询和投诉电话", "办理结果")
+
+
+def required_guide_problems(result: LoadResult) -> list[Problem]:
+    """An error for each procedure lacking a part every provincial guide publishes (受理条件, 法律依据, 咨询和投诉
+    电话, 办理结果). Not part of :func:`validate`: a catalog in the making (a fixture, a generated bench catalog,
+    a region's draft) may lack them; the shipped catalog is checked with them (`make lint`, CI)."""
+    problems: list[Problem] = []
+    for proc in result.catalog.procedures.values():
+        lacking = [part for part in missing_guide_parts(proc) if part in REQUIRED_GUIDE_PARTS]
+        if lacking:
+            problems.append(result.problem("procedures", proc.id, "guide" if proc.guide else "id",
+                                           message=f"procedure {proc.id}: 办事指南 must give {', '.join(lacking)}"))
+    return sort_problems(problems)
+
+
 def validate(result: LoadResult) -> list[Problem]:
     """Every problem of a loaded catalog: those found while loading and the cross-reference ones."""
     return sort_problems({*result.problems, *check_references(result), *check_codes(result),
