@@ -168,6 +168,7 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             after=tuple(sorted(after[proc.id], key=rank.__getitem__)),
             promised_days=proc.promised_days, legal_days=proc.legal_days,
             result=proc.result.name if proc.result else None,
+            basic_code=proc.basic_code, implementation_code=proc.implementation_code,
         ))
     stages = tuple(
         tuple(p.id for p in planned if p.stage == s) for s in range(1, max(stage.values(), default=0) + 1)
