@@ -167,6 +167,28 @@ def test_an_applications_life_and_its_rating_reach_the_hub_in_order(
         assert {v.status for v in list_records(session)} == {"acknowledged"}
 
 
+def test_supplement_and_withdrawal_are_reported_with_their_items(
+        engine: Engine, catalog: Catalog, people: dict[str, Actor], hub: tuple[HubSettings, HubState]) -> None:
+    settings, state = hub
+    app = submit(engine, catalog, people["zhang"], "supplement")
+    task_id = app["tasks"][0]["id"]
+    decide(engine, catalog, people["pboc-staff"], task_id, "request_supplement", reason="请核对手机号码",
+           fields=["applicant_phone"])
+    asked = cases.get_application(engine, people["zhang"], app["id"])
+    supplement = next(s for s in asked["supplements"] if s["status"] == "open")
+    cases.answer_supplement(engine, people["zhang"], app["id"], supplement["id"], {"applicant_phone": "13900139000"},
+                            catalog=catalog, now=now())
+    cases.withdraw_application(engine, people["zhang"], app["id"], now=now())
+    send_all(engine, settings)
+    received = sorted(state.records.values(), key=lambda r: r.record["sequence"])
+    assert [(r.record["status"], r.status) for r in received] == [
+        ("received", "acknowledged"), ("supplement_requested", "acknowledged"),
+        ("supplement_answered", "acknowledged"), ("withdrawn", "acknowledged")]
+    assert received[1].record["procedure"]["department"] == "pboc"
+    assert received[2].record["procedure"] == received[1].record["procedure"]
+    assert "procedure" not in received[3].record
+
+
 def test_nothing_is_written_for_the_hub_until_it_is_configured(
         engine: Engine, catalog: Catalog, people: dict[str, Actor]) -> None:
     submit(engine, catalog, people["zhang"], "unconfigured")
