@@ -75,7 +75,8 @@ def test_rating_record_rules(change: dict[str, Any], field: str) -> None:
 
 
 def test_a_bad_item_rating_makes_the_whole_record_one_to_rectify() -> None:
-    record = rating_record(**COMMON, level=5, rated_at=AT, comment=None, subjects=[{"procedure": PROCEDURE, "level": 2}])
+    record = rating_record(**COMMON, level=5, rated_at=AT, comment=None,
+                           subjects=[{"procedure": PROCEDURE, "level": 2}])
     assert record["rectification_required"] is True and validate(record) == []
 
 
