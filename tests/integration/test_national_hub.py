@@ -7,6 +7,7 @@ daily reconciliation that sends again what the hub lost.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,8 @@ from onething.hub.sender import HubSender, record_body
 from onething.hub.settings import HubSettings, get_hub_settings
 from onething.hub.spec import china_date
 from onething.hub.tables import HubReceipt, HubReconciliation
-from tests.live import free_port
+from onething.config import get_settings
+from tests.live import free_port, serve_catalog
 
 SECRET = "national-hub-test-secret-0123456789"
 ID_ZHANG = "110101199003070011"   # fictional, checksum-valid
@@ -189,6 +191,20 @@ def test_supplement_and_withdrawal_are_reported_with_their_items(
     assert "procedure" not in received[3].record
 
 
+def test_the_served_app_sends_records_from_its_in_process_worker(
+        database_url: str, engine: Engine, catalog: Catalog, people: dict[str, Actor],
+        hub: tuple[HubSettings, HubState], monkeypatch: pytest.MonkeyPatch) -> None:
+    _settings, state = hub
+    monkeypatch.setenv("ONETHING_INPROCESS_WORKER", "true")
+    get_settings.cache_clear()
+    with serve_catalog(database_url):
+        submit(engine, catalog, people["zhang"], "served")
+        deadline = time.monotonic() + 20
+        while not state.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [(r.record["status"], r.status) for r in state.records.values()] == [("received", "acknowledged")]
+
+
 def test_nothing_is_written_for_the_hub_until_it_is_configured(
         engine: Engine, catalog: Catalog, people: dict[str, Actor]) -> None:
     submit(engine, catalog, people["zhang"], "unconfigured")
@@ -257,7 +273,8 @@ def test_a_rejected_record_is_listed_for_operators_with_its_reason(
 # --- reconciliation -----------------------------------------------------------------------------------------
 
 def test_reconciliation_sends_again_what_the_hub_lost(
-        engine: Engine, catalog: Catalog, people: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+        engine: Engine, catalog: Catalog, people: dict[str, Actor], monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> None:
     with serve_hub(HubConfig(secret=SECRET, lose_first=1), free_port()) as (url, state):
         settings = hub_at(monkeypatch, url)
         app = submit(engine, catalog, people["zhang"], "lost")
@@ -274,8 +291,12 @@ def test_reconciliation_sends_again_what_the_hub_lost(
         assert result.matched == [kept.event_id] and result.unknown == []
         assert set(state.records) == {lost.event_id, kept.event_id}
 
-        again = reconcile(engine, day, actor=accounts.SYSTEM, now=now(), settings=settings)
-        assert again.missing == [] and sorted(again.matched) == sorted([lost.event_id, kept.event_id])
+        env = {**os.environ, "ONETHING_DATABASE_URL": database_url}  # hub variables set by hub_at
+        again = subprocess.run([sys.executable, "-m", "onething", "hub", "reconcile", "--date", day.isoformat(),
+                                "--json", "--actor", "ops-zhou"], capture_output=True, text=True, env=env,
+                               timeout=60, check=True)
+        rerun = json.loads(again.stdout)
+        assert rerun["missing"] == [] and sorted(rerun["matched"]) == sorted([lost.event_id, kept.event_id])
     with db.session_scope(engine) as session:
         runs = list_reconciliations(session)
         assert [(r.missing, r.resent) for r in runs] == [(0, 0), (1, 1)]
