@@ -26,6 +26,7 @@ from onething.accounts.model import Actor
 from onething.cases import api as cases
 from onething.cases.tables import Delivery, OutboxEvent
 from onething.catalog.model import Catalog
+from onething.config import get_settings
 from onething.delivery.service import claim_batch
 from onething.delivery.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request, timestamp_of
 from onething.hub.reconcile import list_reconciliations, list_records, reconcile
@@ -34,7 +35,6 @@ from onething.hub.sender import HubSender, record_body
 from onething.hub.settings import HubSettings, get_hub_settings
 from onething.hub.spec import china_date
 from onething.hub.tables import HubReceipt, HubReconciliation
-from onething.config import get_settings
 from tests.live import free_port, serve_catalog
 
 SECRET = "national-hub-test-secret-0123456789"
