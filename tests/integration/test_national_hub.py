@@ -35,6 +35,7 @@ from onething.hub.sender import HubSender, record_body
 from onething.hub.settings import HubSettings, get_hub_settings
 from onething.hub.spec import china_date
 from onething.hub.tables import HubReceipt, HubReconciliation
+from tests.case_forms import hidden_inputs
 from tests.live import free_port, serve_catalog
 
 SECRET = "national-hub-test-secret-0123456789"
@@ -268,6 +269,26 @@ def test_a_rejected_record_is_listed_for_operators_with_its_reason(
     assert "行政区划代码: 000000 不是 GB/T 2260 中的行政区划代码" in shown.stdout
     send_all(engine, settings)               # not retried: the same bytes would be refused again
     assert state.stats()["requests"] == 1
+
+
+def test_the_operator_page_shows_rejections_with_their_reasons(
+        engine: Engine, catalog: Catalog, people: dict[str, Actor], hub: tuple[HubSettings, HubState],
+        database_url: str) -> None:
+    settings, _state = hub
+    submit(engine, catalog, people["zhang"], "operator-sees", region=None)
+    send_all(engine, settings)
+    password = "Operator-Pass-2026!"
+    with db.session_scope(engine) as session:
+        accounts.create_user(session, name="ops-li", role="operator", password=password)
+    with serve_catalog(database_url) as server, httpx.Client(base_url=server.url, timeout=30,
+                                                             headers={"Accept": "text/html"}) as client:
+        token = hidden_inputs(client.get("/login").text)["csrf_token"]
+        signed_in = client.post("/login", data={"name": "ops-li", "password": password, "csrf_token": token})
+        assert signed_in.status_code == 303, signed_in.text
+        page = client.get("/operator")
+    assert page.status_code == 200
+    assert "国家政务服务平台上报" in page.text and "被退回 1 条" in page.text
+    assert "行政区划代码：000000 不是 GB/T 2260 中的行政区划代码" in page.text
 
 
 # --- reconciliation -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor
@@ -216,3 +216,29 @@ def list_records(session: Session, *, status: str | None = None, limit: int = 50
 
 def list_reconciliations(session: Session, limit: int = 30) -> list[HubReconciliation]:
     return list(session.scalars(select(HubReconciliation).order_by(HubReconciliation.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The operator page's section on national reporting."""
+
+    enabled: bool
+    counts: dict[str, int]
+    rejected: list[RecordView]
+    last_run: HubReconciliation | None
+
+
+def overview(session: Session, *, rejected_limit: int = 10) -> Overview:
+    """Whether reporting is on, how many records are waiting, dead, acknowledged or rejected, the latest
+    rejections with their reasons, and the last reconciliation."""
+    settings = get_hub_settings()
+    open_rows = session.execute(select(OutboxEvent.attempts).where(OutboxEvent.kind.in_(KINDS),
+                                                                    OutboxEvent.delivered_at.is_(None))).all()
+    dead = sum(1 for (attempts,) in open_rows if attempts >= settings.max_attempts)
+    counts = {"pending": len(open_rows) - dead, "dead": dead, "acknowledged": 0, "rejected": 0}
+    for status, n in session.execute(select(HubReceipt.status, func.count(HubReceipt.record_id))
+                                     .group_by(HubReceipt.status)).all():
+        counts[str(status)] = int(n)
+    runs = list_reconciliations(session, limit=1)
+    return Overview(settings.enabled, counts, list_records(session, status="rejected", limit=rejected_limit),
+                    runs[0] if runs else None)
