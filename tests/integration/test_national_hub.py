@@ -198,12 +198,16 @@ def test_the_served_app_sends_records_from_its_in_process_worker(
     _settings, state = hub
     monkeypatch.setenv("ONETHING_INPROCESS_WORKER", "true")
     get_settings.cache_clear()
+    monkeypatch.setenv("ONETHING_NATIONAL_HUB_DIVISION_CODE", "510000")  # this platform's own region
+    get_hub_settings.cache_clear()
     with serve_catalog(database_url):
-        submit(engine, catalog, people["zhang"], "served")
+        submit(engine, catalog, people["zhang"], "served", region=None)   # national definitions: 000000…
         deadline = time.monotonic() + 20
         while not state.records and time.monotonic() < deadline:
             time.sleep(0.05)
     assert [(r.record["status"], r.status) for r in state.records.values()] == [("received", "acknowledged")]
+    [stored] = state.records.values()
+    assert stored.record["division_code"] == "510000" and stored.record["case_number"].startswith("000000")
 
 
 def test_nothing_is_written_for_the_hub_until_it_is_configured(

@@ -24,6 +24,7 @@ from onething.hub import api as hub
 # Case event → national 办件状态. Task decisions map by decision kind.
 APPLICATION_STATUS = {"application.submitted": "received", "application.completed": "completed",
                       "application.rejected": "rejected", "application.withdrawn": "withdrawn"}
+NATIONAL_DIVISION = "000000"  # the 办件编号 prefix of applications planned with the national definitions
 DECISION_STATUS = {"accept": "accepted", "approve": "approved", "reject": "refused",
                    "request_supplement": "supplement_requested"}
 
@@ -42,6 +43,12 @@ def _planned(app: ApplicationRow, procedure: str) -> dict[str, Any]:
         if planned.get("id") == procedure:
             return dict(planned)
     return {"id": procedure, "name": procedure}
+
+
+def _division(number: str, platform_division: str | None) -> str:
+    """The 行政区划代码 a record names: the 办件编号's region, or the platform's own for ``000000``."""
+    prefix = number[:6]
+    return platform_division if prefix == NATIONAL_DIVISION and platform_division else prefix
 
 
 def national_events(session: Session, events: Sequence[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -89,7 +96,8 @@ def national_events(session: Session, events: Sequence[dict[str, Any]], now: dat
         common: dict[str, Any] = {
             "record_id": record_id, "platform": settings.platform, "sequence": counts[app_id],
             "case_number": app.number, "thing_code": app.thing,
-            "thing_name": (app.plan or {}).get("thing_name") or app.thing, "division_code": app.number[:6],
+            "thing_name": (app.plan or {}).get("thing_name") or app.thing,
+            "division_code": _division(app.number, settings.division_code),
         }
         if status == "rating":
             kind, record = hub.NATIONAL_RATING, _rating(session, app, common)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,10 @@ class HubSettings(BaseSettings):
     secret: SecretStr | None = None
     # This platform's name at the hub (报送平台标识), carried in every record.
     platform: str = "onething"
+    # This platform's own 行政区划代码 (GB/T 2260, 6 digits), reported for applications planned with the
+    # national definitions (办件编号 prefix 000000, which names no region). Unset: reported as 000000, which a
+    # hub that checks division codes refuses.
+    division_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     # One HTTP attempt; retries: base·2^(n-1) seconds capped at the maximum, jittered, then dead.
     timeout_seconds: float = 10.0
     batch_size: int = 20
