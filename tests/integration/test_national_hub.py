@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from onething import db
 from onething.accounts import api as accounts
@@ -326,6 +326,35 @@ def test_reconciliation_sends_again_what_the_hub_lost(
         runs = list_reconciliations(session)
         assert [(r.missing, r.resent) for r in runs] == [(0, 0), (1, 1)]
         assert session.scalar(select(func.count()).select_from(HubReconciliation)) == 2
+
+
+def test_reconciliation_confirms_an_answer_we_never_heard_and_resends_a_dead_record(
+        engine: Engine, catalog: Catalog, people: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    hub_at(monkeypatch, f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ONETHING_NATIONAL_HUB_MAX_ATTEMPTS", "1")
+    get_hub_settings.cache_clear()
+    settings = get_hub_settings()
+    app = submit(engine, catalog, people["zhang"], "dead")
+    send_all(engine, settings)                       # nobody listens: one attempt, and it is dead
+    [dead] = national_rows(engine)
+    with db.session_scope(engine) as session:
+        assert [v.record_id for v in list_records(session, status="dead", max_attempts=1)] == [dead.event_id]
+    with serve_hub(HubConfig(secret=SECRET), port) as (_url, state):
+        decide(engine, catalog, people["pboc-staff"], app["tasks"][0]["id"], "accept")
+        send_all(engine, settings)                   # the new record goes; the dead one is left alone
+        _dead, heard = national_rows(engine)
+        assert list(state.records) == [heard.event_id]
+        with db.session_scope(engine) as session:     # as if we died between the hub's answer and our commit
+            session.execute(delete(HubReceipt).where(HubReceipt.record_id == heard.event_id))
+            row = session.scalars(select(OutboxEvent).where(OutboxEvent.event_id == heard.event_id)).one()
+            row.delivered_at = None
+        result = reconcile(engine, china_date(dead.created_at), actor=accounts.SYSTEM, now=now(), settings=settings)
+        assert result.confirmed == [heard.event_id] and result.resent == {dead.event_id: "acknowledged"}
+        assert set(state.records) == {dead.event_id, heard.event_id}
+    assert all(r.delivered_at is not None for r in national_rows(engine))
+    with db.session_scope(engine) as session:
+        assert {v.status for v in list_records(session, max_attempts=1)} == {"acknowledged"}
 
 
 # --- signatures ----------------------------------------------------------------------------------------------
