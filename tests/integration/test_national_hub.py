@@ -163,6 +163,7 @@ def test_an_applications_life_and_its_rating_reach_the_hub_in_order(
     rating = received[4].record
     assert (rating["level"], rating["level_name"], rating["comment"]) == (2, "不满意", "等待时间太长")
     assert rating["rectification_required"] is True and rating["subjects"][0]["level"] == 2
+    assert rating["rater_kind"] == "自然人"
     assert "张三" not in str(state.records) and ID_ZHANG not in str(state.records)  # no personal data upward
     with db.session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(HubReceipt)

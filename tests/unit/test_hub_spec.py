@@ -66,6 +66,7 @@ def test_a_received_record_needs_its_promised_date_and_a_refusal_its_reason() ->
     ({"channel": "12345政务服务热线"}, "channel"),             # an offline channel on an online rating
     ({"indicator": "服务态度"}, "indicator"),                   # an offline indicator
     ({"comment": "很" * 2001}, "comment"),
+    ({"rater_kind": "张三"}, "rater_kind"),
     ({"rectification_required": False, "level": 1, "level_name": "非常不满意"}, "rectification_required"),
     ({"subjects": [{"procedure": PROCEDURE, "level": 0}]}, "subjects.0.level"),
 ])

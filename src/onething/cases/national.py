@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from onething.accounts.tables import User
 from onething.cases.tables import ApplicationRow, OutboxEvent, RatingRow, TaskRow
 from onething.hub import api as hub
 
@@ -129,6 +130,8 @@ def _rating(session: Session, app: ApplicationRow, common: dict[str, Any]) -> di
         task = session.get(TaskRow, rating.task_id)
         if task is not None:
             subjects.append({"procedure": hub.procedure_ref(_planned(app, task.procedure)), "level": rating.score})
+    applicant = session.get(User, app.applicant_id)
+    rater_kind = "法人和其他组织" if applicant is not None and applicant.uscc else "自然人"
     return hub.rating_record(**common, level=whole.score, rated_at=whole.rated_at, comment=whole.comment,
-                             subjects=subjects)
+                             subjects=subjects, rater_kind=rater_kind)
 

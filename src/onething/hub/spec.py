@@ -64,6 +64,8 @@ CHANNELS: Mapping[str, tuple[str, ...]] = {
     "线上": ("政务服务网", "政务服务APP", "微信小程序", "支付宝", "二维码"),
     "线下": ("实体政务服务大厅", "自助办理终端", "12345政务服务热线"),
 }
+# 评价主体: who rated (the kind only — never who).
+RATER_KINDS = ("自然人", "法人和其他组织")
 # 评价指标 (一级) per channel kind.
 INDICATORS: Mapping[str, tuple[str, ...]] = {
     "线上": ("整体满意度", "办事效率", "办事指南精确度", "办事便捷度", "平台操作性"),
@@ -86,7 +88,7 @@ LABELS: Mapping[str, str] = {
     "procedure.department": "实施部门", "promised_due": "承诺办结日期", "reason": "不予理由",
     "level": "评价等级", "level_name": "评价等级名称", "channel_kind": "评价渠道类别", "channel": "评价渠道",
     "indicator": "评价指标", "comment": "评价内容", "rated_at": "评价时间", "subjects": "分项评价",
-    "rectification_required": "是否需整改",
+    "rectification_required": "是否需整改", "rater_kind": "评价主体类别",
 }
 
 
@@ -145,13 +147,13 @@ def case_record(*, record_id: str, platform: str, sequence: int, case_number: st
 def rating_record(*, record_id: str, platform: str, sequence: int, case_number: str, thing_code: str,
                   thing_name: str, division_code: str, level: int, rated_at: datetime, comment: str | None,
                   subjects: Sequence[Mapping[str, Any]] = (), channel_kind: str = "线上",
-                  channel: str = "政务服务网") -> dict[str, Any]:
+                  channel: str = "政务服务网", rater_kind: str = "自然人") -> dict[str, Any]:
     """A 好差评 record of one 办件: the whole (整体满意度) and, in ``subjects``, each rated item's level."""
     return {
         "record_id": record_id, "record_type": RATING, "spec": SPEC_VERSION, "platform": platform,
         "sequence": sequence, "case_number": case_number, "thing_code": thing_code, "thing_name": thing_name,
         "division_code": division_code, "level": level, "level_name": RATING_LEVELS.get(level, ""),
-        "channel_kind": channel_kind, "channel": channel, "indicator": "整体满意度",
+        "channel_kind": channel_kind, "channel": channel, "indicator": "整体满意度", "rater_kind": rater_kind,
         "comment": comment or "", "rated_at": iso(rated_at),
         "subjects": [dict(s) for s in subjects],
         "rectification_required": level in BAD_LEVELS or any(s.get("level") in BAD_LEVELS for s in subjects),
@@ -283,6 +285,8 @@ def validate(record: Any) -> list[Problem]:
                 problems.append(Problem("channel", f"{kind}评价渠道应为 {'、'.join(CHANNELS[kind])} 之一"))
             if record.get("indicator") not in INDICATORS[kind]:
                 problems.append(Problem("indicator", f"{kind}评价指标应为 {'、'.join(INDICATORS[kind])} 之一"))
+        if record.get("rater_kind") not in RATER_KINDS:
+            problems.append(Problem("rater_kind", f"评价主体类别应为 {' 或 '.join(RATER_KINDS)}"))
         comment = record.get("comment")
         if not isinstance(comment, str) or len(comment) > COMMENT_LIMIT:
             problems.append(Problem("comment", f"评价内容应为不超过 {COMMENT_LIMIT} 字的文本"))
