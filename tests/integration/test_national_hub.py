@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, func, select
 from onething import db
 from onething.accounts import api as accounts
 from onething.accounts.model import Actor
+from onething.audit.tables import AuditEntry
 from onething.cases import api as cases
 from onething.cases.tables import Delivery, OutboxEvent
 from onething.catalog.model import Catalog
@@ -327,6 +328,9 @@ def test_reconciliation_sends_again_what_the_hub_lost(
         runs = list_reconciliations(session)
         assert [(r.missing, r.resent) for r in runs] == [(0, 0), (1, 1)]
         assert session.scalar(select(func.count()).select_from(HubReconciliation)) == 2
+        audited = list(session.scalars(select(AuditEntry.actor_name).where(AuditEntry.action == "hub.reconciled")
+                                       .order_by(AuditEntry.id)))
+        assert audited[-1] == "ops-zhou" and len(audited) == 2
 
 
 def test_reconciliation_confirms_an_answer_we_never_heard_and_resends_a_dead_record(
