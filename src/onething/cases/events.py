@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from onething.accounts.model import Actor
 from onething.audit import service as audit
+from onething.cases.national import national_events
 from onething.cases.tables import OutboxEvent
 
 EVENT_KINDS = frozenset({
@@ -31,6 +32,9 @@ EVENT_KINDS = frozenset({
     "application.withdrawn", "application.rejected",
     # Certificates (电子证照) issued with an approval, and revoked by their department.
     "certificate.issued", "certificate.revoked",
+    # Records for the national platform (国家政务服务平台), derived in ``Changes.write`` (cases/national.py);
+    # the hub sender takes them, department workers never do.
+    "national.case", "national.rating",
 })
 
 
@@ -65,6 +69,7 @@ class Changes:
     def write(self, session: Session) -> None:
         """Insert the outbox rows, then append the audit entries (taking the chain's lock last)."""
         if self.events:
+            self.events.extend(national_events(session, self.events, self.now))
             session.execute(insert(OutboxEvent), self.events)
         # One batch: the chain's head is locked once, the entries go in with one executemany.
         audit.append_many(session, [{"actor": self.actor, **entry} for entry in self.audits], self.now)

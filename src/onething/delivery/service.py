@@ -218,8 +218,16 @@ def list_endpoints(session: Session) -> list[EndpointInfo]:
 
 # --- claiming ----------------------------------------------------------------------------------------------
 
-def _claimable(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
+NATIONAL_PREFIX = "national."
+
+
+def _claimable(now: datetime, max_attempts: int, kind_prefix: str | None = None) -> list[ColumnElement[bool]]:
+    # Department workers never take records for the national hub (``national.*``); the hub sender takes only
+    # those (``kind_prefix="national."``).
+    kinds = (OutboxEvent.kind.startswith(kind_prefix) if kind_prefix is not None
+             else ~OutboxEvent.kind.startswith(NATIONAL_PREFIX))
     return [
+        kinds,
         OutboxEvent.delivered_at.is_(None),
         OutboxEvent.available_at <= now,
         or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
@@ -228,7 +236,7 @@ def _claimable(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
 
 
 def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta, *,
-                max_attempts: int | None = None) -> list[ClaimedEvent]:
+                max_attempts: int | None = None, kind_prefix: str | None = None) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due, undelivered, unleased, not dead events until ``now + lease``.
 
     PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint batches without
@@ -237,7 +245,7 @@ def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta, *
     """
     now = utc(now)
     max_attempts = max_attempts if max_attempts is not None else DeliverySettings().max_attempts
-    conditions = _claimable(now, max_attempts)
+    conditions = _claimable(now, max_attempts, kind_prefix)
     query = (select(OutboxEvent.id).where(*conditions)
              .order_by(OutboxEvent.available_at, OutboxEvent.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from onething.cases.tables import Delivery, OutboxEvent
-from onething.delivery.service import SKIPPED, Attempt, DeliveryError, utc
+from onething.delivery.service import NATIONAL_PREFIX, SKIPPED, Attempt, DeliveryError, utc
 from onething.delivery.settings import DeliverySettings
 
 EventStatus = Literal["pending", "retrying", "delivered", "skipped", "dead"]
@@ -91,7 +91,8 @@ def list_attempts(session: Session, event_id: str) -> list[Attempt]:
 
 
 def delivery_summary(session: Session, max_attempts: int | None = None) -> dict[str, dict[str, int]]:
-    """Per department (``"*"`` for fanned-out events): how many events are pending, dead, delivered, skipped."""
+    """Per department (``"*"`` for fanned-out events): how many events are pending, dead, delivered, skipped.
+    Records for the national hub (``national.*``) are not department deliveries: ``onething hub list``."""
     max_attempts = max_attempts if max_attempts is not None else DeliverySettings().max_attempts
     summary: dict[str, dict[str, int]] = {}
 
@@ -99,11 +100,13 @@ def delivery_summary(session: Session, max_attempts: int | None = None) -> dict[
         return summary.setdefault(department or "*", {"pending": 0, "dead": 0, "delivered": 0, "skipped": 0})
 
     count = func.count(OutboxEvent.id)
+    departmental = ~OutboxEvent.kind.startswith(NATIONAL_PREFIX)
     for department, attempts, n in session.execute(
-            select(OutboxEvent.department, OutboxEvent.attempts, count).where(OutboxEvent.delivered_at.is_(None))
+            select(OutboxEvent.department, OutboxEvent.attempts, count)
+            .where(OutboxEvent.delivered_at.is_(None), departmental)
             .group_by(OutboxEvent.department, OutboxEvent.attempts)):
         bucket(department)["dead" if attempts >= max_attempts else "pending"] += int(n)
-    closed = select(OutboxEvent.department, count).where(OutboxEvent.delivered_at.is_not(None))
+    closed = select(OutboxEvent.department, count).where(OutboxEvent.delivered_at.is_not(None), departmental)
     for department, n in session.execute(closed.group_by(OutboxEvent.department)):
         bucket(department)["delivered"] += int(n)
     for department, n in session.execute(closed.where(OutboxEvent.last_error.startswith(SKIPPED))

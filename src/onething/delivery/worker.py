@@ -161,13 +161,23 @@ async def inprocess_worker_lifespan(app: Any) -> AsyncIterator[None]:
     if not get_settings().resolved_inprocess_worker(engine.dialect.name):
         yield
         return
+    from onething.hub.sender import HubSender
+    from onething.hub.settings import get_hub_settings
+
     worker = Worker(engine)
     thread = worker.start_thread()
-    log.info("in-process outbox worker started")
+    # Records for the national hub, when one is configured: a sender thread beside the outbox worker.
+    sender = HubSender(engine) if get_hub_settings().enabled else None
+    sender_thread = sender.start_thread() if sender is not None else None
+    log.info("in-process outbox worker started", extra={"fields": {"national_hub": sender is not None}})
     try:
         yield
     finally:
         worker.stop()
+        if sender is not None:
+            sender.stop()
         # Bounded: the event in hand finishes within one timeout per leg.
         await asyncio.to_thread(thread.join, worker.settings.timeout_seconds * 2 + 1)
+        if sender is not None and sender_thread is not None:
+            await asyncio.to_thread(sender_thread.join, sender.settings.timeout_seconds + 1)
         log.info("in-process outbox worker stopped")

@@ -38,6 +38,9 @@ class PlannedProcedure(Frozen):
     promised_days: int
     legal_days: int | None
     result: str | None
+    # 事项编码 (GB/T 39554.1-2020) when the catalog knows them; reported upward with each 办件 record.
+    basic_code: str | None = None
+    implementation_code: str | None = None
 
 
 class ChoiceOut(Frozen):

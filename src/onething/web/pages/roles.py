@@ -27,6 +27,7 @@ from onething.config import get_settings
 from onething.db import session_scope
 from onething.delivery.service import list_endpoints
 from onething.exchange.directory import pending_changes
+from onething.hub.reconcile import overview as hub_overview
 from onething.web.auth import CurrentActor, now_of, template_context
 from onething.web.deps import get_catalog, get_engine
 from onething.web.problems import Problem
@@ -78,12 +79,13 @@ def operator_home(request: Request, actor: CurrentActor, engine: EngineDep, cata
         users = list_users(session)
         versions = list_versions(session)
         changes = pending_changes(session, catalog, now, get_settings().directory_publication_days)
+        national = hub_overview(session)
     departments = sorted(catalog.departments.values(), key=lambda d: d.id)
     return render(request, "roles/operator.html", template_context(
         request, nav="operator", departments=departments, endpoints=endpoints, now=now,
         users=sorted(users, key=lambda u: (u.role, u.name)), versions=versions[:20],
         lists=sorted(catalog.lists.values(), key=lambda lst: (-lst.year, -lst.batch, lst.id)), changes=changes,
-        resource_name=lambda r: catalog.resources[r].name if r in catalog.resources else r,
+        resource_name=lambda r: catalog.resources[r].name if r in catalog.resources else r, national=national,
         **_labels(catalog)), headers={"Cache-Control": "no-store"})
 
 
