@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, Role, authorize, can
+from onething.accounts.tables import User
 from onething.cases.events import Changes
 from onething.cases.model import (
     TASK_OPEN,
@@ -121,8 +122,11 @@ def plan_of(app: ApplicationRow) -> Plan:
 
 
 def full_view(session: Session, app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any]:
-    return application_view(app, tasks_of(session, app.id), supplements_of(session, app.id),
+    view = application_view(app, tasks_of(session, app.id), supplements_of(session, app.id),
                             files_of(session, app.id), departments=departments)
+    if app.acted_by_id is not None:  # 代办: who submitted it for the applicant
+        view["acted_by_name"] = session.scalar(select(User.display_name).where(User.id == app.acted_by_id))
+    return view
 
 
 def _acting_for(session: Session, actor: Actor, app: ApplicationRow, now: datetime | None) -> bool:

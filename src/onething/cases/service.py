@@ -239,10 +239,14 @@ def _shared_data(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, 
                                providers=providers)
 
 
-def _existing_submission(session: Session, applicant_id: int, key: str, digest: str) -> ApplicationRow | None:
+def _existing_submission(session: Session, applicant_id: int, key: str, digest: str,
+                         acted_by: int | None = None) -> ApplicationRow | None:
+    """The application this applicant's key already made. Made by someone else (the principal, or another agent
+    of the same principal), it is a Conflict like another body: a replay shows an application only to whoever
+    submitted it."""
     app = session.scalar(select(ApplicationRow).where(ApplicationRow.applicant_id == applicant_id,
                                                       ApplicationRow.idempotency_key == key))
-    if app is not None and app.request_hash != digest:
+    if app is not None and (app.request_hash != digest or app.acted_by_id != acted_by):
         raise Conflict("该 Idempotency-Key 已用于另一份申请内容；新申请请使用新的 Idempotency-Key")
     return app
 
@@ -276,6 +280,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
         with session_scope(engine) as session:
             acting = delegations.authorise_act(session, actor, on_behalf_of, thing, now)
     applicant_id = acting[0] if acting is not None else actor.user_id
+    acted_by = actor.user_id if acting is not None else None
     catalog = _region_catalog(catalog, region)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
@@ -287,7 +292,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
         link["on_behalf_of"] = acting[1]
     digest = request_hash(thing, answers, form, link or None)
     with session_scope(engine) as session:
-        existing = _existing_submission(session, applicant_id, idempotency_key, digest)
+        existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
         if existing is not None:
             return Submitted(full_view(session, existing), created=False)
     plan = _answers_plan(catalog, thing, answers, form)
@@ -306,7 +311,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
         with session_scope(engine) as session:
-            existing = _existing_submission(session, applicant_id, idempotency_key, digest)
+            existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
             if existing is None:
                 raise
             return Submitted(full_view(session, existing), created=False)

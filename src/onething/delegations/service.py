@@ -16,6 +16,7 @@ principal and the agent (``acts``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ MAX_PERIOD = timedelta(days=5 * 366)
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 DOCUMENT_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 PROOF_CONSENT_DAYS = 1
+security_log = logging.getLogger("onething.security")
 
 
 def to_delegation(row: DelegationRow) -> Delegation:
@@ -359,6 +361,8 @@ def authorise_act(session: Session, actor: Actor, principal: str, thing: str, no
         found = to_delegation(row)
         if found.covers(thing, now) and row.principal_user_id is not None:
             return row.principal_user_id, row.id
+    security_log.info("acting for another refused", extra={"fields": {
+        "event": "delegation_refused", "user": actor.name, "principal": masked(normalised), "thing": thing}})
     raise NotAuthorisedToAct("您没有为该主体办理此事项的有效授权（授权范围、期限或状态不符）")
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from onething.catalog.model import Catalog
 from onething.delegations import api as delegations
-from onething.web.auth import CurrentActor, now_of
+from onething.web.auth import CurrentActor, now_of, rate_limit
 from onething.web.deps import get_catalog, get_engine
 from onething.web.problems import Problem, problem_responses
 
@@ -131,7 +131,8 @@ def list_delegations(request: Request, actor: CurrentActor, engine: EngineDep,
 
 
 @router.post("/delegations", status_code=201, response_model=DelegationOut,
-             responses=problem_responses(401, 403, 422))
+             responses=problem_responses(401, 403, 422, 429),
+             dependencies=[Depends(rate_limit("delegation", "submit_rate_per_minute"))])
 def create_delegation(body: DelegationBody, request: Request, actor: CurrentActor, engine: EngineDep,
                       catalog: CatalogDep) -> DelegationOut:
     """Authorise an agent (the principal), or ask to act for a minor child or a deceased relative, proven

@@ -52,7 +52,8 @@ def _labels(catalog: Catalog) -> dict[str, Any]:
     return {
         "sharing_labels": SHARING_LABELS, "status_labels": STATUS_LABELS, "reason_labels": REASON_LABELS,
         "frequency_labels": FREQUENCY_LABELS,
-        "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
+        "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (
+            "平台（代办关系核验）" if d == "platform" else (d or "—")),
         "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else (p or "—"),
         "field_label": lambda f: catalog.fields[f].label if f in catalog.fields else f,
