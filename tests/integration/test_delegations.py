@@ -159,7 +159,19 @@ def test_agent_acts_for_the_enterprise_only_within_the_grant(world: World) -> No
     assert submitted.status_code == 201, submitted.text
     app = submitted.json()
     assert app["delegation"] == grant["id"] and app["acted_by"] is not None
-    assert w.get("acme", f"/api/v1/applications/{app['id']}").status_code == 200
+    seen = w.get("acme", f"/api/v1/applications/{app['id']}")
+    assert seen.status_code == 200 and seen.json()["acted_by_name"] == "钱经办"
+    # The enterprise's own key is not the agent's: reusing it is a conflict, not a replay of the agent's.
+    mine = w.post("acme", "/api/v1/applications", {"thing": "open-restaurant", "answers": ANSWERS,
+                                                   "form": form_for(w.catalog, "open-restaurant", ANSWERS),
+                                                   "on_behalf_of": USCC_ACME}, **{"Idempotency-Key": "k1"})
+    assert_problem(mine, 403)  # the enterprise has no grant to act for itself
+    same_key = w.post("acme", "/api/v1/applications", {"thing": "open-restaurant", "answers": ANSWERS,
+                                                       "form": form_for(w.catalog, "open-restaurant", ANSWERS)},
+                      **{"Idempotency-Key": "k1"})
+    assert_problem(same_key, 409)
+    replay = w.submit("agent", "open-restaurant", "k1", USCC_ACME, ANSWERS)
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
     assert w.get("agent", f"/api/v1/applications/{app['id']}").status_code == 200
     assert [a["id"] for a in w.get("agent", "/api/v1/applications").json()] == [app["id"]]
     assert w.server.engine is not None
@@ -261,6 +273,42 @@ def test_document_claim_is_reviewed_by_staff(world: World) -> None:
     assert_problem(w.post("mps-staff", f"/api/v1/delegations/{pending['id']}/review", {"approve": True}), 409)
     reviewed = w.entries("delegation.reviewed")
     assert len(reviewed) == 1 and reviewed[0].actor_name == "mps-staff"
+    # A second claim, approved on the review page: active, with the reviewer on record.
+    posted = w.http.post("/me/agents/claim", headers=w.as_("stranger"), data={**data, "principal_name": "小明"},
+                         files={"document": ("户口簿.png", b"\x89PNG\r\n\x1a\n" + b"0" * 32, "image/png")},
+                         follow_redirects=False)
+    assert posted.status_code == 303
+    second = w.get("mps-staff", "/api/v1/delegations").json()["delegations"][0]
+    approved = w.http.post(f"/workbench/delegations/{second['id']}/review", headers=w.as_("mps-staff"),
+                           data={"decision": "approve"}, follow_redirects=False)
+    assert approved.status_code == 303
+    assert w.get("stranger", f"/api/v1/delegations/{second['id']}").json()["state"] == "active"
+    # Not a PDF/PNG/JPEG, or nothing at all: refused on the page, naming the field.
+    bad = w.http.post("/me/agents/claim", headers={**w.as_("stranger"), "Accept": "text/html"}, data=data,
+                      files={"document": ("x.exe", b"MZ\x90\x00", "application/octet-stream")})
+    assert bad.status_code == 422 and "PDF、PNG 或 JPEG" in bad.text
+
+
+def test_parent_proves_guardianship_of_a_newborn_from_the_birth_record(world: World) -> None:
+    w = world
+    child = resident_id("11010120261110001")
+    assert w.server.engine is not None
+    with db.session_scope(w.server.engine) as session:
+        file_record(session, w.catalog.resources["birth_medical_certificate"], DAUGHTER,
+                    {"child_name": "王小宝", "child_birth_date": "2026-11-10", "mother_id_number": DAUGHTER,
+                     "father_id_number": STRANGER}, w.clock.now, "母亲")
+    claim = {"kind": "guardian", "principal_id_number": child, "principal_name": "王小宝", "consent": True,
+             "valid_until": w.until(365)}
+    made = w.post("daughter", "/api/v1/delegations", claim)
+    assert made.status_code == 201, made.text
+    assert made.json()["state"] == "active" and made.json()["kind"] == "guardian"
+    # The father on the record has no birth record filed under him here: not proven from data.
+    assert_problem(w.post("stranger", "/api/v1/delegations", claim), 422)
+    wrong_name = assert_problem(w.post("daughter", "/api/v1/delegations", {**claim, "principal_name": "王大宝"}), 422)
+    assert "姓名" in wrong_name["errors"][0]["message"]
+    reads = w.entries("exchange.fetch.served")
+    assert reads and all(e.data["purpose"].startswith("核验代办关系") for e in reads)
+    assert all(e.data["basis"] == "relationship" and e.data["consent_id"] for e in reads)
 
 
 def test_elderly_person_grants_a_helper_sees_every_act_and_ends_it(world: World) -> None:
