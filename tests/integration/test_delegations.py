@@ -212,7 +212,8 @@ def test_agent_acts_for_the_enterprise_only_within_the_grant(world: World) -> No
     assert {"delegation.granted", "delegation.used", "delegation.revoked"} <= set(acts)
     assert len(w.entries("delegation.granted")) == 2 and len(w.entries("delegation.revoked")) == 1
     used = w.entries("delegation.used")
-    assert [e.application_id for e in used] == [app["id"]] or app["id"] in [e.application_id for e in used]
+    assert [e.application_id for e in used] == [app["id"], every.json()["id"]]
+    assert all(e.actor_name == "agent" for e in used)
     page = w.http.get("/me/agents", headers={**w.as_("acme"), "Accept": "text/html"})
     assert page.status_code == 200 and "钱经办" in page.text and "已撤销" in page.text
 
