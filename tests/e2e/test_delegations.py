@@ -108,5 +108,6 @@ def test_agent_sees_the_grant_and_the_family_form_at_phone_width(browser: Any, s
     page.get_by_role("button", name="提交").click()
     assert "请同意以共享数据核验关系，或上传关系证明材料" in page.get_by_role("alert").inner_text()
     assert page.url == server.url + "/me/agents/claim"  # the refusal rendered in place (422), form kept usable
+    assert page.get_by_label("被代办人姓名").input_value() == "张大山"  # what was typed is kept
     assert axe_violations(page) == []
     context.close()

@@ -39,7 +39,8 @@ def _end_of(day: str) -> datetime | None:
 
 
 def _page(request: Request, actor: Any, engine: Engine, catalog: Catalog, *, errors: list[tuple[str, str]] | None
-          = None, status: int = 200) -> Response:
+          = None, status: int = 200, form: dict[str, Any] | None = None) -> Response:
+    """The page; after a refused form, with its errors and what was typed (never a document) kept."""
     now = now_of(request)
     items = delegations.list_delegations(engine, actor)
     acts = delegations.acts(engine, actor)
@@ -49,7 +50,7 @@ def _page(request: Request, actor: Any, engine: Engine, catalog: Catalog, *, err
         acts=acts, act_labels=ACT_LABELS, errors=errors or [], things=things,
         thing_name=lambda code: catalog.things[code].name if code in catalog.things else code,
         local=lambda iso: datetime.fromisoformat(iso).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M"),
-        enterprise=bool(actor.uscc)), status_code=status, headers={"Cache-Control": "no-store"})
+        enterprise=bool(actor.uscc), form=form or {}), status_code=status, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/me/agents")
@@ -62,14 +63,17 @@ def grant_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog
                agent_id_number: Annotated[str, Form(max_length=18)], agent_name: Annotated[str, Form(max_length=100)],
                valid_until: Annotated[str, Form(max_length=10)],
                things: Annotated[list[str] | None, Form()] = None) -> Response:
+    typed = {"agent_name": agent_name, "agent_id_number": agent_id_number, "valid_until": valid_until,
+             "things": things or []}
     until = _end_of(valid_until)
     if until is None:
-        return _page(request, actor, engine, catalog, errors=[("valid_until", "请填写有效的截止日期")], status=422)
+        return _page(request, actor, engine, catalog, errors=[("valid_until", "请填写有效的截止日期")], status=422,
+                     form=typed)
     try:
         delegations.grant(engine, actor, catalog, agent_id_number=agent_id_number, agent_name=agent_name,
                           things=things or None, valid_until=until, now=now_of(request))
     except delegations.InvalidDelegation as exc:
-        return _page(request, actor, engine, catalog, errors=exc.errors, status=422)
+        return _page(request, actor, engine, catalog, errors=exc.errors, status=422, form=typed)
     return redirect_with_notice(engine, request, "/me/agents", f"已授权 {agent_name.strip()} 代为办理")
 
 
@@ -79,9 +83,12 @@ def claim_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog
                principal_name: Annotated[str, Form(max_length=100)], valid_until: Annotated[str, Form(max_length=10)],
                consent: Annotated[str | None, Form(max_length=10)] = None,
                document: Annotated[UploadFile | None, File()] = None) -> Response:
+    typed = {"kind": kind, "principal_name": principal_name, "principal_id_number": principal_id_number,
+             "claim_until": valid_until, "consent": consent == "yes"}
     until = _end_of(valid_until)
     if until is None:
-        return _page(request, actor, engine, catalog, errors=[("valid_until", "请填写有效的截止日期")], status=422)
+        return _page(request, actor, engine, catalog, errors=[("valid_until", "请填写有效的截止日期")], status=422,
+                     form=typed)
     upload = None
     if document is not None and document.filename:
         upload = (document.filename, document.file.read(5 * 1024 * 1024 + 1))
@@ -90,7 +97,7 @@ def claim_page(request: Request, actor: CurrentActor, engine: EngineDep, catalog
                                  principal_name=principal_name, things=None, valid_until=until, now=now_of(request),
                                  consent=consent == "yes", document=upload)
     except delegations.InvalidDelegation as exc:
-        return _page(request, actor, engine, catalog, errors=exc.errors, status=422)
+        return _page(request, actor, engine, catalog, errors=exc.errors, status=422, form=typed)
     notice = ("关系已由共享数据核验，您现在可以代为办理" if made.status is delegations.Status.active
               else "证明材料已提交，工作人员审核后通知您")
     return redirect_with_notice(engine, request, "/me/agents", notice)
