@@ -172,6 +172,14 @@ def test_agent_acts_for_the_enterprise_only_within_the_grant(world: World) -> No
     assert_problem(same_key, 409)
     replay = w.submit("agent", "open-restaurant", "k1", USCC_ACME, ANSWERS)
     assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    # The agent uploads the materials of what they submitted; a stranger cannot.
+    material = app["plan"]["materials"][0]["id"]
+    upload = {"file": ("材料.pdf", PDF, "application/pdf")}
+    uploaded = w.http.post(f"/api/v1/applications/{app['id']}/files", headers=w.as_("agent"),
+                           data={"material": material}, files=upload)
+    assert uploaded.status_code == 201, uploaded.text
+    assert_problem(w.http.post(f"/api/v1/applications/{app['id']}/files", headers=w.as_("stranger"),
+                               data={"material": material}, files=upload), 404)
     assert w.get("agent", f"/api/v1/applications/{app['id']}").status_code == 200
     assert [a["id"] for a in w.get("agent", "/api/v1/applications").json()] == [app["id"]]
     assert w.server.engine is not None
@@ -190,6 +198,8 @@ def test_agent_acts_for_the_enterprise_only_within_the_grant(world: World) -> No
     w.clock.now += timedelta(days=31)
     assert_problem(w.submit("agent", "open-restaurant", "k2", USCC_ACME, ANSWERS), 403)
     assert_problem(w.get("agent", f"/api/v1/applications/{app['id']}"), 404)  # no longer sees it
+    assert_problem(w.http.post(f"/api/v1/applications/{app['id']}/files", headers=w.as_("agent"),
+                               data={"material": material}, files=upload), 404)  # nor uploads to it
     assert w.get("agent", "/api/v1/applications").json() == []
     listed = w.get("acme", "/api/v1/delegations").json()
     assert listed["delegations"][0]["state"] == "expired"
