@@ -340,3 +340,39 @@ def test_elderly_person_grants_a_helper_sees_every_act_and_ends_it(world: World)
     assert page.status_code == 200 and "代办" in page.text and "张小红" in page.text
     assert w.post("elder", f"/api/v1/delegations/{grant['id']}/revoke", {}).status_code == 200
     assert_problem(w.submit("daughter", "elderly-subsidy", "e2", ELDER, {}), 403)
+
+
+def test_agent_applies_for_the_enterprise_on_the_apply_page(world: World) -> None:
+    """The plain apply form offers 为谁申请 to an agent whose grant covers the thing; choosing the enterprise
+    submits in its name with the agent recorded and the uploaded material attached by the agent."""
+    from urllib.parse import urlencode
+
+    from tests.case_forms import form_body, hidden_inputs, restaurant_plan, typed_values
+
+    w = world
+    apply = f"/things/open-restaurant/apply?{urlencode(ANSWERS)}&consent=none"  # no prefill for another
+    before = w.http.get(apply, headers=w.as_("agent"))
+    assert before.status_code == 200 and "为谁申请" not in before.text
+    grant = w.post("acme", "/api/v1/delegations", {"agent_id_number": AGENT, "agent_name": "钱经办",
+                                                   "things": ["open-restaurant"], "valid_until": w.until(30)}).json()
+    page = w.http.get(apply, headers=w.as_("agent"))
+    assert "为谁申请" in page.text and "代 示例餐饮有限公司" in page.text and USCC_ACME not in page.text
+    hidden = hidden_inputs(page.text)
+    data = form_body(typed_values(restaurant_plan(w.catalog))) | {
+        "idempotency_key": hidden["idempotency_key"], "on_behalf_of": grant["id"]}
+    sent = w.http.post("/things/open-restaurant/apply", headers=w.as_("agent"), data=data,
+                       files={"material.registration_application": ("申请书.pdf", PDF, "application/pdf")},
+                       follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    app_id = sent.headers["location"].split("/")[-1].split("#")[0]
+    seen = w.get("acme", f"/api/v1/applications/{app_id}").json()
+    assert seen["acted_by_name"] == "钱经办" and seen["delegation"] == grant["id"]
+    assert [f["material"] for f in seen["files"]] == ["registration_application"]
+    # Another's delegation id on the form does not help: refused (403), nothing made.
+    other = w.post("elder", "/api/v1/delegations", {"agent_id_number": DAUGHTER, "agent_name": "张小红",
+                                                    "valid_until": w.until(30)}).json()
+    data["idempotency_key"] = "another-key"
+    data["on_behalf_of"] = other["id"]
+    refused = w.http.post("/things/open-restaurant/apply", headers=w.as_("agent"), data=data,
+                          follow_redirects=False)
+    assert refused.status_code == 403

@@ -373,6 +373,29 @@ def record_use(session: Session, actor: Actor, delegation_id: str, *, applicatio
            data={"act": "application.submitted", "thing": thing, "number": number})
 
 
+def principals_for(engine: Engine, actor: Actor, thing: str, now: datetime) -> list[tuple[str, str, str]]:
+    """(delegation id, principal name, masked identifier) of everyone ``actor`` may submit ``thing`` for now —
+    for the apply page's 为谁申请 choice."""
+    if actor.role is not Role.applicant or not actor.id_number:
+        return []
+    with session_scope(engine) as session:
+        rows = session.execute(select(DelegationRow).where(DelegationRow.agent_id_number == actor.id_number,
+                                                           DelegationRow.status == Status.active.value,
+                                                           DelegationRow.principal_user_id.is_not(None))
+                               .order_by(DelegationRow.created_at)).scalars()
+        return [(r.id, r.principal_name, masked(r.principal_identifier)) for r in rows
+                if to_delegation(r).covers(thing, now)]
+
+
+def principal_of(engine: Engine, actor: Actor, delegation_id: str) -> str | None:
+    """The principal's identifier of one of the actor's delegations as agent (None when it is not theirs)."""
+    if not actor.id_number or not delegation_id:
+        return None
+    with session_scope(engine) as session:
+        return session.scalar(select(DelegationRow.principal_identifier).where(
+            DelegationRow.id == delegation_id[:36], DelegationRow.agent_id_number == actor.id_number))
+
+
 def acting_delegations(session: Session, actor: Actor, now: datetime) -> set[str]:
     """Ids of the delegations under which ``actor`` may act now (for what an agent may see)."""
     if actor.role is not Role.applicant or not actor.id_number:
