@@ -109,7 +109,7 @@ def import_all_tables() -> None:
 
     for module in ("onething.catalog.tables", "onething.accounts.tables", "onething.cases.tables",
                    "onething.exchange.tables", "onething.delivery.tables",
-                   "onething.certificates.tables", "onething.hub.tables"):
+                   "onething.certificates.tables", "onething.hub.tables", "onething.delegations.tables"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -15,6 +15,7 @@ from onething.cases.demo import load_cases_demo
 from onething.catalog.service import publish_catalog
 from onething.config import get_settings
 from onething.db import get_engine
+from onething.delegations.demo import load_delegations_demo
 from onething.exchange.demo import load_exchange_demo
 from onething.intake.cases import check_cases
 
@@ -25,7 +26,8 @@ def _publish(engine: Engine) -> list[str]:
     return [f"catalog version {result.id} {state}: {result.summary}"]
 
 
-DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users, load_exchange_demo, load_cases_demo]
+DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users, load_exchange_demo, load_cases_demo,
+                                                 load_delegations_demo]
 
 
 def load_demo(engine: Engine | None = None) -> Iterator[str]:

@@ -36,6 +36,8 @@ EXPECTED: dict[str, dict[Role, Reach]] = {
     "correction:answer": {STAFF: Reach.department, ADMIN: Reach.department},
     "certificate:revoke": {STAFF: Reach.department, ADMIN: Reach.department},
     "grant:decide": {ADMIN: Reach.department},
+    "delegation:grant": {APP: Reach.own},
+    "delegation:review": {STAFF: Reach.department, ADMIN: Reach.department},
     "department:configure": {ADMIN: Reach.department, OPS: Reach.all},
     "user:manage": {OPS: Reach.all},
     "catalog:publish": {OPS: Reach.all},

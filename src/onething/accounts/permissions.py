@@ -36,6 +36,8 @@ PERMISSIONS: Final[MappingProxyType[str, str]] = MappingProxyType({
     "application:supplement": "补正 — answer a supplement request on one's own application",
     "application:withdraw": "撤回 — withdraw one's own application",
     "application:upload": "上传材料 — upload a material to one's own application",
+    "delegation:grant": "授权代办 — authorise an agent to act for oneself or one's enterprise (代办授权)",
+    "delegation:review": "审核代办关系 — review a relationship document for acting on another's behalf",
     "application:read": "查看全部申请 — read any application (platform support)",
     "task:read": "查看办件 — read department tasks",
     "task:decide": "办理 — accept, approve, reject, request a supplement",
@@ -60,6 +62,7 @@ GRANTS: Final[MappingProxyType[Role, MappingProxyType[str, Reach]]] = MappingPro
         "application:supplement": _OWN,
         "application:withdraw": _OWN,
         "application:upload": _OWN,
+        "delegation:grant": _OWN,
     }),
     Role.staff: MappingProxyType({
         "task:read": _DEPT,
@@ -67,6 +70,7 @@ GRANTS: Final[MappingProxyType[Role, MappingProxyType[str, Reach]]] = MappingPro
         "rectification:answer": _DEPT,
         "correction:answer": _DEPT,
         "certificate:revoke": _DEPT,
+        "delegation:review": _DEPT,
     }),
     Role.dept_admin: MappingProxyType({
         "task:read": _DEPT,
@@ -75,6 +79,7 @@ GRANTS: Final[MappingProxyType[Role, MappingProxyType[str, Reach]]] = MappingPro
         "correction:answer": _DEPT,
         "certificate:revoke": _DEPT,
         "grant:decide": _DEPT,
+        "delegation:review": _DEPT,
         "department:configure": _DEPT,
         "report:read": _DEPT,
     }),

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
@@ -25,6 +25,7 @@ from onething.cases.settings import CaseSettings, get_case_settings
 from onething.cases.tables import ApplicationRow, FileRow
 from onething.cases.views import file_view
 from onething.db import session_scope
+from onething.delegations import api as delegations
 
 # The first bytes each accepted type must start with: a declared type is not trusted on its own.
 MAGIC: dict[str, tuple[bytes, ...]] = {
@@ -71,7 +72,8 @@ def _check_quotas(session: Session, settings: CaseSettings, actor: Actor, applic
 
 def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: str, filename: str,
                 content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
-    """Store one uploaded file for a material of the applicant's own application (上传材料)."""
+    """Store one uploaded file for a material of the applicant's own application (上传材料) — or, for an agent,
+    of an application they submitted on the applicant's behalf while the delegation is in force."""
     authorize(actor, "application:upload")
     settings = get_case_settings()
     declared = (content_type or "").split(";", 1)[0].strip().lower()
@@ -85,9 +87,13 @@ def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: 
         raise UnsupportedType(f"文件内容与声明的类型 {declared} 不符")
     with session_scope(engine) as session:
         # Locked (PostgreSQL) so that two uploads at once cannot both pass the application's quota.
-        app = session.scalar(select(ApplicationRow).where(ApplicationRow.id == application_id,
-                                                          ApplicationRow.applicant_id == actor.user_id)
+        app = session.scalar(select(ApplicationRow).where(
+            ApplicationRow.id == application_id,
+            or_(ApplicationRow.applicant_id == actor.user_id, ApplicationRow.acted_by_id == actor.user_id))
                              .with_for_update())
+        if app is not None and app.applicant_id != actor.user_id and (
+                app.delegation_id not in delegations.acting_delegations(session, actor, now)):
+            app = None  # an agent uploads to what they submitted only while the delegation is in force
         if app is None:
             raise NotFound("application", application_id)
         if ApplicationStatus(app.status) not in APPLICATION_ACTIVE:

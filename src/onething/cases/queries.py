@@ -4,9 +4,10 @@ department's task queue, and the results of a completed application. Read-only, 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from onething.accounts.api import Actor, Role, authorize, can
 from onething.cases.errors import Conflict, Invalid
@@ -15,23 +16,29 @@ from onething.cases.records import full_view, plan_of, tasks_of, visible_applica
 from onething.cases.tables import ApplicationRow, SupplementRow, TaskRow
 from onething.cases.views import application_view, task_view
 from onething.db import session_scope
+from onething.delegations import api as delegations
 
 
-def get_application(engine: Engine, actor: Actor, application_id: str) -> dict[str, Any]:
+def get_application(engine: Engine, actor: Actor, application_id: str, *, now: datetime | None = None
+                    ) -> dict[str, Any]:
     """One application with its tasks, supplements and files, as the actor may see it (查看办件)."""
     with session_scope(engine) as session:
-        app, departments = visible_application(session, actor, application_id)
+        app, departments = visible_application(session, actor, application_id, now)
         return full_view(session, app, departments)
 
 
-def list_applications(engine: Engine, actor: Actor, *, limit: int = 100) -> list[dict[str, Any]]:
+def list_applications(engine: Engine, actor: Actor, *, limit: int = 100, now: datetime | None = None
+                      ) -> list[dict[str, Any]]:
     """The actor's applications, newest first (我的办件); operators see all, staff their department's."""
     with session_scope(engine) as session:
         statement = select(ApplicationRow).order_by(ApplicationRow.submitted_at.desc()).limit(limit)
         departments: set[str] | None = None
         if actor.role is Role.applicant:
             authorize(actor, "application:read_own")
-            statement = statement.where(ApplicationRow.applicant_id == actor.user_id)
+            acting = delegations.acting_delegations(session, actor, now or datetime.now(UTC))
+            mine = ApplicationRow.applicant_id == actor.user_id
+            statement = statement.where(or_(mine, and_(ApplicationRow.acted_by_id == actor.user_id,
+                                                       ApplicationRow.delegation_id.in_(acting))) if acting else mine)
         elif not can(actor, "application:read"):
             authorize(actor, "task:read", actor.department)
             departments = {actor.department} if actor.department else set()

@@ -6,13 +6,14 @@ deciding what an actor may see. No function here opens a transaction; the servic
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, Role, authorize, can
+from onething.accounts.tables import User
 from onething.cases.events import Changes
 from onething.cases.model import (
     TASK_OPEN,
@@ -23,6 +24,7 @@ from onething.cases.model import (
 )
 from onething.cases.tables import ApplicationRow, FileRow, SupplementRow, TaskRow
 from onething.cases.views import application_view, task_view
+from onething.delegations import api as delegations
 from onething.intake.model import Plan
 from onething.workdays import WorkdayCalendar
 
@@ -120,14 +122,25 @@ def plan_of(app: ApplicationRow) -> Plan:
 
 
 def full_view(session: Session, app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any]:
-    return application_view(app, tasks_of(session, app.id), supplements_of(session, app.id),
+    view = application_view(app, tasks_of(session, app.id), supplements_of(session, app.id),
                             files_of(session, app.id), departments=departments)
+    if app.acted_by_id is not None:  # 代办: who submitted it for the applicant
+        view["acted_by_name"] = session.scalar(select(User.display_name).where(User.id == app.acted_by_id))
+    return view
 
 
-def visible_application(session: Session, actor: Actor, application_id: str) -> tuple[ApplicationRow, set[str] | None]:
+def _acting_for(session: Session, actor: Actor, app: ApplicationRow, now: datetime | None) -> bool:
+    """An agent sees what they submitted for another while the delegation they used is still in force."""
+    return (app.acted_by_id == actor.user_id and app.delegation_id is not None
+            and app.delegation_id in delegations.acting_delegations(session, actor, now or datetime.now(UTC)))
+
+
+def visible_application(session: Session, actor: Actor, application_id: str, now: datetime | None = None
+                        ) -> tuple[ApplicationRow, set[str] | None]:
     """The application if the actor may see it, with the departments whose work they may see (None = all).
 
-    An applicant sees their own; staff an application with a task of their department; an operator any.
+    An applicant sees their own (and, as an agent, what they submitted under a delegation in force at ``now``,
+    default the system clock); staff an application with a task of their department; an operator any.
     Everything else is NotFound — never a hint that the id exists.
     """
     app = session.get(ApplicationRow, application_id)
@@ -135,7 +148,7 @@ def visible_application(session: Session, actor: Actor, application_id: str) -> 
         raise NotFound("application", application_id)
     if actor.role is Role.applicant:
         authorize(actor, "application:read_own")
-        if app.applicant_id != actor.user_id:
+        if app.applicant_id != actor.user_id and not _acting_for(session, actor, app, now):
             raise NotFound("application", application_id)
         return app, None
     if can(actor, "application:read"):

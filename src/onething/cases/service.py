@@ -63,6 +63,7 @@ from onething.catalog.model import Catalog, Thing
 from onething.catalog.regions import resolve as resolve_region
 from onething.certificates import api as certificates
 from onething.db import session_scope
+from onething.delegations import api as delegations
 from onething.intake import IntakeError, coerce_answers
 from onething.intake import plan as make_plan
 from onething.intake.model import FormField, Plan
@@ -238,10 +239,14 @@ def _shared_data(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, 
                                providers=providers)
 
 
-def _existing_submission(session: Session, applicant_id: int, key: str, digest: str) -> ApplicationRow | None:
+def _existing_submission(session: Session, applicant_id: int, key: str, digest: str,
+                         acted_by: int | None = None) -> ApplicationRow | None:
+    """The application this applicant's key already made. Made by someone else (the principal, or another agent
+    of the same principal), it is a Conflict like another body: a replay shows an application only to whoever
+    submitted it."""
     app = session.scalar(select(ApplicationRow).where(ApplicationRow.applicant_id == applicant_id,
                                                       ApplicationRow.idempotency_key == key))
-    if app is not None and app.request_hash != digest:
+    if app is not None and (app.request_hash != digest or app.acted_by_id != acted_by):
         raise Conflict("该 Idempotency-Key 已用于另一份申请内容；新申请请使用新的 Idempotency-Key")
     return app
 
@@ -249,7 +254,8 @@ def _existing_submission(session: Session, applicant_id: int, key: str, digest: 
 def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalog_version: str, thing: str,
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
                        now: datetime, consent_id: str | None = None, application_ref: str | None = None,
-                       providers: Any = None, region: str | None = None) -> Submitted:
+                       providers: Any = None, region: str | None = None,
+                       on_behalf_of: str | None = None) -> Submitted:
     """Submit once (一次提交): recompute the plan, validate the merged form, create one task per procedure.
 
     The same applicant, key and body answer the first application again; the same key with another body is
@@ -261,8 +267,20 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 
     ``region`` (a catalog region code) plans the application with that region's rules — the city's, inherited
     from its province and the national definitions — and is recorded on it. ``catalog`` is the national one.
+
+    ``on_behalf_of`` (the principal's USCC or resident ID) submits for another under an active delegation that
+    covers the thing (``delegations.authorise_act``, else 403 not-authorised-to-act): the principal is the
+    applicant, ``actor`` is recorded as who acted, and the use goes on the delegation's record.
     """
     authorize(actor, "application:submit")
+    acting: tuple[int, str] | None = None
+    if on_behalf_of is not None:
+        if consent_id is not None or application_ref is not None:
+            raise Invalid([("on_behalf_of", "代办申请暂不支持以共享数据预填（授权只能由数据主体本人给出）")])
+        with session_scope(engine) as session:
+            acting = delegations.authorise_act(session, actor, on_behalf_of, thing, now)
+    applicant_id = acting[0] if acting is not None else actor.user_id
+    acted_by = actor.user_id if acting is not None else None
     catalog = _region_catalog(catalog, region)
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
@@ -270,9 +288,11 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
         consent_id or application_ref) else {}
     if region:
         link["region"] = region
+    if acting is not None:
+        link["on_behalf_of"] = acting[1]
     digest = request_hash(thing, answers, form, link or None)
     with session_scope(engine) as session:
-        existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
+        existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
         if existing is not None:
             return Submitted(full_view(session, existing), created=False)
     plan = _answers_plan(catalog, thing, answers, form)
@@ -285,12 +305,13 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
-                                       calendar, now, shared, region or None, _division_code(catalog, region))
+                                       calendar, now, shared, region or None, _division_code(catalog, region),
+                                       acting)
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
         with session_scope(engine) as session:
-            existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
+            existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
             if existing is None:
                 raise
             return Submitted(full_view(session, existing), created=False)
@@ -299,12 +320,14 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
                         key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
                         shared: shared_data.Prefilled | None = None, region: str | None = None,
-                        division_code: str | None = None) -> dict[str, Any]:
+                        division_code: str | None = None, acting: tuple[int, str] | None = None) -> dict[str, Any]:
     changes = Changes(actor, now)
     proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
         id=str(uuid.uuid4()), number=next_number(session, division_code, now), thing=plan.thing,
-        catalog_version=catalog_version, applicant_id=actor.user_id,
+        catalog_version=catalog_version, applicant_id=acting[0] if acting is not None else actor.user_id,
+        acted_by_id=actor.user_id if acting is not None else None,
+        delegation_id=acting[1] if acting is not None else None,
         answers=plan.answers, form=form, plan=plan.to_json(), status=ApplicationStatus.submitted.value,
         idempotency_key=key, request_hash=digest, submitted_at=now,
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
@@ -319,6 +342,10 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     data: dict[str, Any] = {"thing": plan.thing, "number": app.number, "catalog_version": catalog_version,
                             "region": region, "procedures": plan.procedure_ids(),
                             "promised_due": app.promised_due.isoformat()}
+    if acting is not None:
+        data["on_behalf_of"] = {"applicant_id": acting[0], "delegation": acting[1]}
+        delegations.record_use(session, actor, acting[1], application_id=app.id, number=app.number,
+                               thing=plan.thing, now=now)
     if proofs is not None:
         # Which fetch proves which material (audit entry ids); never the values themselves.
         data["shared_data"] = {"ref": proofs["ref"], "consent": proofs["consent"],

@@ -60,6 +60,9 @@ class ApplicationRow(Base):
     data_proofs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The region whose catalog rules planned it (catalog/regions/<code>); None: the national definitions.
     region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Acting for another (代办): who submitted it when not the applicant, and under which delegation.
+    acted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    delegation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),

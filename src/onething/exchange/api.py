@@ -31,6 +31,7 @@ from onething.exchange.consents import (
 from onething.exchange.errors import ConsentRequired, FetchRefused, InvalidRequest, ProviderUnavailable
 from onething.exchange.fetch import checked_collect_facts, collect_facts, facts_for
 from onething.exchange.model import Consent, ConsentProposal, ConsentState, CorrectionStatus, FactsReport, FetchResult
+from onething.exchange.relations import RelationshipProof, prove_relationship
 from onething.exchange.uses import list_corrections
 from onething.intake.model import KnownFacts
 
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidRequest",
     "KnownFacts",
     "ProviderUnavailable",
+    "RelationshipProof",
     "cached_facts",
     "checked_collect_facts",
     "close_consents_for",
@@ -56,6 +58,7 @@ __all__ = [
     "grant_consent",
     "list_corrections",
     "propose_consent",
+    "prove_relationship",
     "remember_facts",
     "resource_needs",
     "revoke_consent",

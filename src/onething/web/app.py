@@ -23,6 +23,7 @@ from onething.web.api import audit as audit_api
 from onething.web.api import cases as cases_api
 from onething.web.api import catalog as catalog_api
 from onething.web.api import certificates as certificates_api
+from onething.web.api import delegations as delegations_api
 from onething.web.api import exchange as exchange_api
 from onething.web.api import meta as meta_api
 from onething.web.auth import install_auth, optional_actor
@@ -32,6 +33,7 @@ from onething.web.nostore import NoStoreMiddleware
 from onething.web.pages import auth as auth_pages
 from onething.web.pages import cases as case_pages
 from onething.web.pages import certificates as certificate_pages
+from onething.web.pages import delegations as delegation_pages
 from onething.web.pages import exchange as exchange_pages
 from onething.web.pages import portal
 from onething.web.pages import roles as role_pages
@@ -86,8 +88,10 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(auth_pages.router)
     app.include_router(accounts_api.router)
     app.include_router(exchange_api.router)
+    app.include_router(delegations_api.router)
     app.include_router(audit_api.router)
     app.include_router(exchange_pages.router)
+    app.include_router(delegation_pages.router)
     app.include_router(case_pages.router)
     app.include_router(certificates_api.router)
     app.include_router(certificate_pages.router)

@@ -249,6 +249,8 @@ async def _on_accounts_error(request: Request, exc: Exception) -> Response:
     problem: Problem
     if isinstance(exc, NotFound):
         problem = Problem(404, detail="没有找到该记录。", type_="/problems/not-found")
+    elif isinstance(exc, Forbidden) and exc.permission == "delegation:act":  # delegations.NotAuthorisedToAct
+        problem = Problem(403, "无权代办", str(exc), type_="/problems/not-authorised-to-act")
     elif isinstance(exc, Forbidden):
         problem = Problem(403, detail="您的账号无权执行此操作。", type_="/problems/forbidden")
     elif isinstance(exc, InvalidUser):

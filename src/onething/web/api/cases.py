@@ -94,9 +94,13 @@ class SubmitBody(BaseModel):
     region: str | None = Field(default=None, max_length=64, description=(
         "the region code (`onething catalog regions`) whose rules plan the application; default: the platform's "
         "configured region (ONETHING_REGION), else the national definitions"))
+    on_behalf_of: str | None = Field(default=None, max_length=18, description=(
+        "submit for another (代办): the principal's USCC or resident ID; needs an active delegation covering the "
+        "thing (`/api/v1/delegations`), else 403 `/problems/not-authorised-to-act`. The principal is the "
+        "applicant; the caller is recorded as `acted_by`"))
 
 
-@router.post("/applications", status_code=201, responses=problem_responses(400, 401, 409, 422, 429),
+@router.post("/applications", status_code=201, responses=problem_responses(400, 401, 403, 409, 422, 429),
              dependencies=[Depends(rate_limit("submit", "submit_rate_per_minute"))])
 def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JSONResponse:
@@ -109,7 +113,8 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
             engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=body.thing,
             answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request),
             consent_id=body.consent, application_ref=body.application_ref,
-            region=body.region if body.region is not None else settings_of(request).region)
+            region=body.region if body.region is not None else settings_of(request).region,
+            on_behalf_of=body.on_behalf_of)
     application = submitted.application
     headers = {"Location": f"/api/v1/applications/{application['id']}"}
     if not submitted.created:
@@ -118,17 +123,19 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
 
 
 @router.get("/applications", responses=problem_responses(401))
-def my_applications(actor: CurrentActor, engine: EngineDep,
+def my_applications(request: Request, actor: CurrentActor, engine: EngineDep,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
-    """The caller's applications, newest first (我的办件)."""
+    """The caller's applications, newest first (我的办件); an agent also those submitted under a delegation
+    still in force."""
     with _problems():
-        return cases.list_applications(engine, actor, limit=limit)
+        return cases.list_applications(engine, actor, limit=limit, now=now_of(request))
 
 
 @router.get("/applications/{application_id}", responses=problem_responses(401, 404))
-def get_application(application_id: str, actor: CurrentActor, engine: EngineDep) -> dict[str, Any]:
+def get_application(application_id: str, request: Request, actor: CurrentActor, engine: EngineDep
+                    ) -> dict[str, Any]:
     with _problems():
-        return cases.get_application(engine, actor, application_id)
+        return cases.get_application(engine, actor, application_id, now=now_of(request))
 
 
 @router.post("/applications/{application_id}/files", status_code=201,

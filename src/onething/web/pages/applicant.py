@@ -35,6 +35,7 @@ from onething.cases.settings import get_case_settings
 from onething.catalog.errors import UnknownThing
 from onething.catalog.model import Catalog, Thing
 from onething.certificates import api as certificates
+from onething.delegations import api as delegations
 from onething.intake.model import FormField, Plan
 from onething.web.auth import CurrentActor, now_of, rate_limit, template_context
 from onething.web.deps import get_catalog, get_engine, get_region, get_region_catalog
@@ -195,7 +196,8 @@ def _after_close_days() -> int:
 def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanOutcome, *, key: str,
                 values: Mapping[str, str] | None = None, field_errors: Mapping[str, str] | None = None,
                 other_errors: list[str] | None = None, status_code: int = 200,
-                shared: SharedData | None = None) -> Response:
+                shared: SharedData | None = None, principals: list[tuple[str, str, str]] | None = None,
+                on_behalf: str | None = None) -> Response:
     shared = shared or SharedData()
     plan = shared.prefilled.plan if shared.prefilled is not None else outcome.plan
     assert plan is not None
@@ -207,6 +209,7 @@ def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanO
                               report_urls=data["report_urls"]),
         field_errors=field_errors or {}, other_errors=other_errors or [],
         guide_url=_guide_url(thing, outcome.form.values), resubmitted=bool(values), **data,
+        principals=principals or [], on_behalf=on_behalf or "",
         **views.template_helpers(catalog))
     return render(request, "cases/apply.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
@@ -239,7 +242,8 @@ async def apply_form(request: Request, code: str, actor: CurrentActor, engine: E
         return RedirectResponse(_guide_url(thing, outcome.form.values), status_code=303)
     shared = await _shared_data(request, actor, engine, catalog, outcome.plan, request.query_params.get("consent"),
                                 request.query_params.get("ref"))
-    return _apply_page(request, catalog, thing, outcome, key=uuid.uuid4().hex, shared=shared)
+    principals = await run_in_threadpool(delegations.principals_for, engine, actor, thing.code, now_of(request))
+    return _apply_page(request, catalog, thing, outcome, key=uuid.uuid4().hex, shared=shared, principals=principals)
 
 
 @router.post("/things/{code}/apply/consent")
@@ -288,12 +292,19 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
     ref = raw.get("application_ref")
     ref = ref if isinstance(ref, str) and ref else None
     values = views.form_values(raw, plan.form.fields)
+    chosen = raw.get("on_behalf_of")
+    on_behalf = chosen if isinstance(chosen, str) and chosen else None  # a delegation id (为谁申请)
+    principal = None
+    if on_behalf is not None:
+        principal = await run_in_threadpool(delegations.principal_of, engine, actor, on_behalf) or on_behalf
 
     async def again(status_code: int, key: str, field_errors: Mapping[str, str] | None = None,
                     other_errors: list[str] | None = None) -> Response:
         shared = await _shared_data(request, actor, engine, catalog, plan, consent_id or DECLINED, ref)
+        principals = await run_in_threadpool(delegations.principals_for, engine, actor, thing.code, now_of(request))
         return _apply_page(request, catalog, thing, outcome, key=key, values=values, field_errors=field_errors,
-                           other_errors=other_errors, status_code=status_code, shared=shared)
+                           other_errors=other_errors, status_code=status_code, shared=shared,
+                           principals=principals, on_behalf=on_behalf)
 
     try:
         submitted = await run_in_threadpool(
@@ -301,7 +312,7 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
                 engine, actor, catalog=get_catalog(request), catalog_version=request.app.state.catalog_label,
                 thing=thing.code, answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
                 now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None,
-                region=get_region(request)))
+                region=get_region(request), on_behalf_of=principal))
     except cases.Invalid as exc:
         by_field, other = views.split_errors(exc.errors, (f.id for f in plan.form.fields))
         return await again(422, key or uuid.uuid4().hex, by_field, other)

@@ -20,12 +20,14 @@ from onething.accounts.model import Role
 from onething.cases import api as cases
 from onething.catalog.model import Catalog, Sharing
 from onething.db import session_scope
+from onething.delegations import api as delegations
 from onething.exchange import service
 from onething.web.api.exchange import exchange_problems
 from onething.web.auth import CurrentActor, now_of, settings_of, template_context
 from onething.web.deps import get_catalog, get_engine
 from onething.web.flash import pop_flash, redirect_with_notice
 from onething.web.pages.cases_views import APPLICATION_STATUS_LABELS, local_date
+from onething.web.pages.delegations import ACT_LABELS as DELEGATION_ACT_LABELS
 from onething.web.problems import Problem
 from onething.web.templating import render
 from onething.workdays import CHINA_TIME
@@ -50,7 +52,8 @@ def _labels(catalog: Catalog) -> dict[str, Any]:
     return {
         "sharing_labels": SHARING_LABELS, "status_labels": STATUS_LABELS, "reason_labels": REASON_LABELS,
         "frequency_labels": FREQUENCY_LABELS,
-        "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
+        "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (
+            "平台（代办关系核验）" if d == "platform" else (d or "—")),
         "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else (p or "—"),
         "field_label": lambda f: catalog.fields[f].label if f in catalog.fields else f,
@@ -218,10 +221,12 @@ def data_uses_page(request: Request, actor: CurrentActor, engine: EngineDep, cat
     if chosen is not None and chosen.id not in {r for r, _ in reportable}:
         reportable.insert(0, (chosen.id, chosen.holder))
     groups = use_groups(uses, consents, _application_titles(engine, actor, catalog), now)
+    acts = delegations.acts(engine, actor) if actor.role is Role.applicant else []
     return render(request, "exchange/data_uses.html", template_context(
         request, nav="data-uses", notice=pop_flash(engine, request), groups=groups, uses=uses, consents=consents,
         corrections=corrections, now=now, reportable=reportable, report=chosen.id if chosen else None,
-        correction_days=settings_of(request).correction_days, **_labels(catalog)))
+        correction_days=settings_of(request).correction_days, delegation_acts=acts,
+        act_labels=DELEGATION_ACT_LABELS, **_labels(catalog)))
 
 
 def _own_consent(engine: Engine, actor: Any, consent_id: str, now: datetime) -> Any:
