@@ -38,6 +38,11 @@ class PlannedProcedure(Frozen):
     promised_days: int
     legal_days: int | None
     result: str | None
+    # Fields of the merged form that this procedure's completion fills (not asked of the applicant): the
+    # department enters them when it approves.
+    produces: tuple[str, ...] = ()
+    # 已核验: the data resource that already proves this procedure's result (no department task to wait for).
+    verified_by: str | None = None
 
 
 class ChoiceOut(Frozen):

@@ -203,18 +203,33 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             material_procs[muse.id].append(p.id)
             material_required[muse.id] = material_required[muse.id] or muse.required
 
-    # A field that a procedure's result provides (电子证照复用) is not asked when every procedure needing it
-    # comes after that procedure in the plan.
+    # A procedure whose result the shared data already serve (its ``result.resource`` is among the facts) is
+    # 已核验: its result is proven, no department works on it, and it produces nothing (what it would have
+    # produced is asked, or prefilled from the data).
+    verified: dict[str, str] = {}
+    for p in planned:
+        result_doc = catalog.procedures[p.id].result
+        if result_doc is not None and result_doc.resource is not None and result_doc.resource in facts.resources:
+            verified[p.id] = result_doc.resource
+
+    # A field that a procedure produces (``produces``, or the older ``result.provides``) is not asked when every
+    # procedure needing it comes after that procedure in the plan; the producing department fills it.
     ancestors: dict[str, set[str]] = {}
     for p in planned:  # planned is in stage order, so predecessors are settled first
         ancestors[p.id] = set(after[p.id]).union(*(ancestors[a] for a in after[p.id]))
     provided: dict[str, str] = {}
     for p in planned:
-        result_doc = catalog.procedures[p.id].result
-        for field_id in result_doc.provides if result_doc else ():
+        if p.id in verified:
+            continue
+        for field_id in catalog.procedures[p.id].produced_fields:
             users = field_procs.get(field_id, [])
             if field_id not in provided and users and all(p.id in ancestors[u] for u in users):
                 provided[field_id] = p.id
+    if verified or provided:
+        planned = [p.model_copy(update={
+            "verified_by": verified.get(p.id),
+            "produces": tuple(f for f in field_order if provided.get(f) == p.id),
+        }) for p in planned]
 
     fields = []
     for field_id in field_order:
