@@ -46,6 +46,13 @@ def _form(catalog: Catalog) -> dict[str, Any]:
             for f in fields}
 
 
+def _produced(catalog: Catalog, procedure: str) -> dict[str, Any]:
+    """What the department enters on approval for the fields its procedure produces (the 营业执照's USCC)."""
+    fields = {f.id: f for f in make_plan(catalog, THING, {}).form.fields}
+    produced = catalog.procedures[procedure].produced_fields
+    return {f: VALUES.get(f, BY_TYPE.get(fields[f].type, "示例")) for f in produced if f in fields}
+
+
 def _decide(engine: Engine, catalog: Catalog, task: dict[str, Any], kind: DecisionKind, now: datetime,
             **extra: Any) -> dict[str, Any]:
     with session_scope(engine) as session:
@@ -83,7 +90,8 @@ def load_cases_demo(engine: Engine) -> list[str]:
                     elif task["status"] == "ready":
                         task = _decide(engine, catalog, task, DecisionKind.accept, now)
                         if finish or task["procedure"] == "business-registration":
-                            _decide(engine, catalog, task, DecisionKind.approve, now, result={"number": "DEMO-1"})
+                            _decide(engine, catalog, task, DecisionKind.approve, now, result={"number": "DEMO-1"},
+                                    produced=_produced(catalog, task["procedure"]))
             status = get_application(engine, applicant, app_id)["status"]
             if finish and status == "completed":
                 rate_application(engine, applicant, app_id, score=5, comment="一次办好", tasks={}, catalog=catalog,

@@ -149,13 +149,17 @@ class Prefilled:
         return self.consent is not None and self.consent.state(self.now) is exchange.ConsentState.active
 
     def proofs(self) -> dict[str, Any]:
-        """What the application records: each exempt material's proof and each prefilled field's source."""
+        """What the application records: each exempt material's proof, each prefilled field's source and each
+        已核验 procedure's proof (its result, already held as shared data)."""
         materials = {m.id: self.sources[m.proven_by].to_json() for m in self.plan.materials
                      if m.status == "exempt" and m.proven_by in self.sources}
         fields = {f.id: {**self.sources[f.prefill.resource].to_json(), "locked": f.id in self.locked}
                   for f in self.plan.form.fields if f.prefill is not None and f.prefill.resource in self.sources}
+        procedures = {p.id: self.sources[p.verified_by].to_json() for p in self.plan.procedures
+                      if p.verified_by is not None and p.verified_by in self.sources}
         return {"ref": self.ref, "consent": self.consent.id if self.consent else None, "materials": materials,
-                "fields": fields, "unavailable": dict(self.unavailable), "refused": dict(self.refused)}
+                "fields": fields, "procedures": procedures, "unavailable": dict(self.unavailable),
+                "refused": dict(self.refused)}
 
 
 def _reported_fields(plan: Plan, corrections: list[Any]) -> frozenset[str]:
