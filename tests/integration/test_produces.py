@@ -116,6 +116,14 @@ def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newbo
     assert planned["birth-household-registration"]["produces"] == ["child_id_number"]
     assert planned["birth-medical-certificate"]["produces"] == ["birth_certificate_number"]
 
+    # The plan says who fills it, and does not list it among what the applicant fills in.
+    shown = world.http.get(f"/things/{NEWBORN}/plan", params={"apply_ssc": "false"})
+    assert shown.status_code == 200
+    household_row = shown.text.split('data-procedure="birth-household-registration"', 1)[1].split("</li>", 1)[0]
+    assert "办结后由部门填写：子女公民身份号码（无需您填写）" in household_row
+    asked = shown.text.split('class="field-list"', 1)[1].split("</ul>", 1)[0]
+    assert "子女公民身份号码" not in asked and "出生医学证明编号" not in asked
+
     tasks = world.tasks(app_id)
     # The hospital's 出生医学证明 produces its number: without it the approval is refused.
     refused = _approve(world, tasks["birth-medical-certificate"])
