@@ -120,10 +120,14 @@ class Source:
     holder: str
     fetched_at: str
     audit_entry_id: int
+    certificate: dict[str, Any] | None = None  # the applicant's own certificate that answered (电子证照复用)
 
     def to_json(self) -> dict[str, Any]:
-        return {"resource": self.resource, "holder": self.holder, "fetched_at": self.fetched_at,
-                "audit_entry_id": self.audit_entry_id}
+        out = {"resource": self.resource, "holder": self.holder, "fetched_at": self.fetched_at,
+               "audit_entry_id": self.audit_entry_id}
+        if self.certificate is not None:
+            out["certificate"] = dict(self.certificate)
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, ref: 
         corrections = exchange.list_corrections(session, actor, status=exchange.CorrectionStatus.open.value)
     with_facts = make_plan(catalog, plan.thing, plan.answers, facts)
     sources = {rid: Source(resource=rid, holder=result.holder, fetched_at=result.fetched_at.isoformat(),
-                           audit_entry_id=result.audit_entry_id)
+                           audit_entry_id=result.audit_entry_id, certificate=result.certificate)
                for rid, result in report.served.items() if result.found}
     unavailable = {rid: catalog.resources[rid].holder for rid in report.unavailable if rid in catalog.resources}
     return Prefilled(plan=with_facts, ref=ref, consent=consent, now=now, sources=sources, unavailable=unavailable,
