@@ -23,6 +23,7 @@ from onething.accounts.api import SYSTEM, create_user, issue_token
 from onething.audit.tables import AuditEntry
 from onething.catalog.model import Catalog
 from onething.intake import plan as make_plan
+from tests.case_forms import PASSWORD, hidden_inputs, sign_in
 from tests.live import LiveServer
 
 from .test_api_catalog import assert_problem
@@ -78,7 +79,8 @@ def newborn(live_server: LiveServer, http: httpx.Client) -> Iterator[Newborn]:
     with db.session_scope(engine) as session:
         create_user(session, name="lisi", role="applicant", id_number=LISI, display_name="李四", now=MONDAY)
         for department in departments:
-            create_user(session, name=f"{department}-staff", role="staff", department=department, now=MONDAY)
+            create_user(session, name=f"{department}-staff", role="staff", department=department, now=MONDAY,
+                        password=PASSWORD)
     world = Newborn(server=live_server, http=http, catalog=catalog)
     with db.session_scope(engine) as session:
         for name in names:
@@ -214,3 +216,39 @@ def test_a_result_proven_by_shared_data_is_verified_not_pending(demo: LiveServer
     assert page.status_code == 200
     row = page.text.split('data-procedure="death-medical-certificate"', 1)[1].split("</li>", 1)[0]
     assert "已核验" in row and "居民死亡医学证明（推断）信息" in row
+
+
+def test_the_workbench_asks_the_producing_department_for_the_childs_number(newborn: Newborn) -> None:
+    world = newborn
+    created = world.http.post("/api/v1/applications", json={
+        "thing": NEWBORN, "answers": ANSWERS, "form": _form(world.catalog)}, headers={
+        "Authorization": f"Bearer {world.tokens['lisi']}", "Idempotency-Key": "newborn-page"})
+    assert created.status_code == 201, created.text
+    app_id = created.json()["id"]
+    assert _approve(world, world.tasks(app_id)["birth-medical-certificate"],
+                    {"birth_certificate_number": "Q110012345"}).status_code == 200
+    household = world.decide(world.tasks(app_id)["birth-household-registration"], {"kind": "accept"}).json()
+
+    with httpx.Client(base_url=world.server.url, timeout=30) as staff:
+        sign_in(staff, "mps-staff")
+        page = staff.get(f"/workbench/tasks/{household['id']}")
+        assert page.status_code == 200
+        assert 'name="produced.child_id_number"' in page.text and "子女公民身份号码" in page.text
+        # The child's number is not something to ask the applicant to supplement.
+        assert 'id="supplement-field-child_id_number"' not in page.text
+        body = {"csrf_token": hidden_inputs(page.text)["csrf_token"], "version": str(household["version"]),
+                "kind": "approve", "document": "居民户口簿（新生儿户口页）", "number": "户-2"}
+        missing = staff.post(f"/workbench/tasks/{household['id']}/decision", data=body)
+        assert missing.status_code == 422 and 'id="produced-child_id_number-error"' in missing.text
+        assert "请填写本事项产生的子女公民身份号码" in missing.text
+        done = staff.post(f"/workbench/tasks/{household['id']}/decision",
+                          data={**body, "produced.child_id_number": CHILD})
+        assert done.status_code == 303, done.text
+
+    with httpx.Client(base_url=world.server.url, timeout=30) as staff:
+        sign_in(staff, "nhsa-staff")
+        enrolment = world.tasks(app_id)["resident-medical-enrolment"]
+        shown = staff.get(f"/workbench/tasks/{enrolment['id']}")
+        assert shown.status_code == 200
+        row = shown.text.split('data-field="child_id_number"', 1)[1].split("</div>", 1)[0]
+        assert CHILD in row
