@@ -183,7 +183,11 @@ def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newbo
 def test_a_result_proven_by_shared_data_is_verified_not_pending(demo: LiveServer,  # noqa: F811
                                                                 zhangsan: httpx.Client) -> None:  # noqa: F811
     token = _bearer(demo, "zhangsan")
-    _, ref, consent = _consent(zhangsan)
+    page, ref, consent = _consent(zhangsan)
+    # The apply page's plan already says 已核验 for the procedure whose result the fetched data prove.
+    planned_row = page.split('data-procedure="death-medical-certificate"', 1)[1].split("</li>", 1)[0]
+    assert 'data-verified="true"' in planned_row and "已核验" in planned_row
+    assert "居民死亡医学证明（推断）信息" in planned_row
     created = zhangsan.post("/api/v1/applications", headers={**token, "Idempotency-Key": "verified-1"},
                             json={"thing": "after-death", "answers": {}, "consent": consent, "form": TYPED})
     assert created.status_code == 201, created.text
@@ -212,9 +216,9 @@ def test_a_result_proven_by_shared_data_is_verified_not_pending(demo: LiveServer
                             headers={**_bearer(demo, "nhc-staff"), "If-Match": str(death["version"])})
     assert_problem(decided, 409)
     # The applicant's page says 已核验 with the proof's resource and time.
-    page = zhangsan.get(f"/me/applications/{application['id']}")
-    assert page.status_code == 200
-    row = page.text.split('data-procedure="death-medical-certificate"', 1)[1].split("</li>", 1)[0]
+    mine = zhangsan.get(f"/me/applications/{application['id']}")
+    assert mine.status_code == 200
+    row = mine.text.split('data-procedure="death-medical-certificate"', 1)[1].split("</li>", 1)[0]
     assert "已核验" in row and "居民死亡医学证明（推断）信息" in row
 
 
