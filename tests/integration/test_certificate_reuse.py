@@ -141,8 +141,11 @@ def test_a_newborn_certificate_exempts_a_later_material_with_consent(demo: LiveS
 
         sign_in(browser, "lisi", demo_password())
         page = browser.get(f"/me/applications/{reused['id']}")
+        uses_page = browser.get("/me/data-uses")
     assert page.status_code == 200
     assert "您的电子证照《预防接种证（电子档案）》（vaccination-certificate-1）" in page.text
+    card = uses_page.text.split(f'id="use-{proof["audit_entry_id"]}"', 1)[1].split("</li>", 1)[0]
+    assert "核验的证照" in card and "您的电子证照《预防接种证（电子档案）》（vaccination-certificate-1）" in card
 
     # A revoked consent is refused (on record), and the material is to be submitted.
     ref2, consent2 = _consent(demo, "school-enrollment")
