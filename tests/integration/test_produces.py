@@ -161,6 +161,9 @@ def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newbo
     seen = world.get("nhsa-staff", f"/api/v1/applications/{app_id}")
     assert seen.status_code == 200 and seen.json()["form"]["child_id_number"] == CHILD
     assert world.get("nhsa-staff", f"/api/v1/tasks/{enrolment['id']}").status_code == 200
+    # The child's number is not the applicant's to supplement.
+    asked = world.decide(enrolment, {"kind": "request_supplement", "reason": "请核对", "fields": ["child_id_number"]})
+    assert [e["field"] for e in assert_problem(asked, 422)["errors"]] == ["fields.child_id_number"]
     mine = world.get("lisi", f"/api/v1/applications/{app_id}").json()
     assert mine["form"]["child_id_number"] == CHILD and mine["form"]["birth_certificate_number"] == "Q110012345"
 

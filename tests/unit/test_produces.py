@@ -143,3 +143,16 @@ def test_shipped_newborn_never_asks_the_childs_id_number() -> None:
     verified = plan(catalog, "after-death", {}, KnownFacts(resources=frozenset({"medical_death_certificate"})))
     assert next(p for p in verified.procedures if p.id == "death-medical-certificate").verified_by == (
         "medical_death_certificate")
+
+
+def test_the_form_check_ignores_a_value_for_a_produced_field(produced: Path) -> None:
+    from onething.cases.validation import validate_form
+
+    result = plan(load_valid_catalog(produced), "open-shop", {})
+    form = {"applicant_name": "张三", "applicant_id_number": "110101199003070011", "enterprise_name": "示例",
+            "enterprise_uscc": "not even valid"}
+    values, errors = validate_form(result.form.fields, form)
+    assert errors == [] and "enterprise_uscc" not in values
+    # Asked for in a supplement it would be checked — but a department cannot ask for it (cases service).
+    _, asked = validate_form(result.form.fields, {"enterprise_uscc": "bad"}, only=["enterprise_uscc"])
+    assert [name for name, _ in asked] == ["form.enterprise_uscc"]
