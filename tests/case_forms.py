@@ -46,9 +46,10 @@ def restaurant_plan(catalog: Catalog, answers: dict[str, str] | None = None) -> 
 
 
 def typed_values(plan: Plan) -> dict[str, str]:
-    """Field id → what an applicant types (a choice's first option) for every field of the merged form."""
+    """Field id → what an applicant types (a choice's first option) for every field of the merged form that is
+    asked (a field a procedure of the plan produces — the USCC of the business being registered — is not)."""
     return {f.id: (str(f.choices[0].value) if f.type == "choice" else SAMPLE.get(f.type, "示例"))
-            for f in plan.form.fields}
+            for f in plan.form.fields if f.provided_by is None}  # a produced field is not the applicant's
 
 
 def create_people(engine: Engine, departments: list[str]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Engine
 
 from onething.accounts.demo import create_demo_users
-from onething.cases.demo import load_cases_demo
+from onething.cases.demo import load_cases_demo, load_certificate_reuse_demo
 from onething.catalog.service import publish_catalog
 from onething.config import get_settings
 from onething.db import get_engine
@@ -27,7 +27,7 @@ def _publish(engine: Engine) -> list[str]:
 
 
 DEMO_STEPS: list[Callable[[Engine], list[str]]] = [_publish, create_demo_users, load_exchange_demo, load_cases_demo,
-                                                 load_delegations_demo]
+                                                 load_delegations_demo, load_certificate_reuse_demo]
 
 
 def load_demo(engine: Engine | None = None) -> Iterator[str]:

@@ -19,7 +19,16 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.case_forms import ANSWERS, PASSWORD, PDF, THING, create_people, restaurant_plan, typed_values
+from tests.case_forms import (
+    ANSWERS,
+    PASSWORD,
+    PDF,
+    THING,
+    USCC_ACME,
+    create_people,
+    restaurant_plan,
+    typed_values,
+)
 from tests.e2e.a11y import axe_violations
 from tests.e2e.conftest import PHONE
 from tests.live import LiveServer
@@ -153,6 +162,8 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     assert samr.fits_phone()
     decide(task, "受理", "已受理")
     task.get_by_label("文号").fill("京市监登字〔2026〕第001号")
+    # Registration produces the company's USCC: the department enters it (the applicant was never asked).
+    task.get_by_label("统一社会信用代码").fill(USCC_ACME)
     decide(task, "办结", "已办结")
     assert task.locator("#task-status").inner_text() == "已办结"
 
@@ -222,7 +233,7 @@ def test_apply_without_javascript(browser: Any, people: LiveServer) -> None:
         page.get_by_role("button", name="登录").click()
         page.wait_for_url(re.compile(rf"/things/{THING}/apply\?"))
 
-        values = typed_values(restaurant_plan(people.app.state.catalog)) | {"enterprise_uscc": "91110000MA01ABCD0J"}
+        values = typed_values(restaurant_plan(people.app.state.catalog))
         fill_merged_form(page, {**values, "enterprise_name": "", "contact_phone": "123"})
         page.get_by_role("button", name="提交申请").click()
         summary = page.locator(".error-summary")

@@ -398,7 +398,7 @@ def test_demo_users(engine: Engine) -> None:
     from onething.accounts.demo import DEMO_DEPARTMENTS, create_demo_users, demo_password
 
     first = create_demo_users(engine)
-    assert "27 created" in first[0]
+    assert "31 created" in first[0]   # operator, auditor, 3 applicants, staff + admin of 13 departments
     assert "0 created" in create_demo_users(engine)[0]
     with db.session_scope(engine) as session:
         users = {u.name: u for u in service.list_users(session)}

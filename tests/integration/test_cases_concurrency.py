@@ -80,13 +80,19 @@ def test_retries_racing_one_key_make_one_application(engine: Engine, actors: dic
         assert session.scalar(select(func.count()).select_from(ApplicationRow)) == 1
 
 
+USCC_PRODUCED = "91110105MA01ABCD00"  # fictional, checksum-valid
+
+
 def test_last_two_approvals_together_complete_once(engine: Engine, actors: dict[str, Actor],
                                                    catalog: Catalog) -> None:
     app = submit(engine, actors["acme"], catalog, "k").application
 
     def decide(task: dict[str, Any], kind: str) -> dict[str, Any]:
         actor = actors[f"{task['department']}-staff"]
-        return cases.decide_task(engine, actor, task["id"], cases.Decision(cases.DecisionKind(kind)),
+        # The 营业执照 produces the USCC: its department enters it on approval.
+        produced = {"enterprise_uscc": USCC_PRODUCED} if (
+            kind == "approve" and task["procedure"] == "business-registration") else {}
+        return cases.decide_task(engine, actor, task["id"], cases.Decision(cases.DecisionKind(kind), produced=produced),
                                  expected_version=task["version"], catalog=catalog, now=NOW)
 
     def tasks() -> list[dict[str, Any]]:

@@ -549,3 +549,43 @@ def test_worker_stops_gracefully_from_another_thread(engine: Engine) -> None:
     thread.join(timeout=5)
     assert not thread.is_alive() and time.monotonic() - started < 2
 
+
+
+def test_sandbox_department_enters_what_its_procedure_produces(database_url: str, engine: Engine,
+                                                               no_inprocess_worker: None) -> None:
+    """A sandbox 市场监管 approves business registration with the USCC it produces (the approval requires it);
+    the application's form then carries it for the later tasks."""
+    from tests.case_forms import ANSWERS, THING, restaurant_plan, typed_values
+
+    with db.session_scope(engine) as session:
+        accounts.create_user(session, name="samr-system", role="staff", department="samr")
+        accounts.create_user(session, name="acme", role="applicant", uscc="91110000MA01ABCD0J")
+        token = accounts.issue_token(session, accounts.SYSTEM, user_name="samr-system", now=now())
+        applicant_token = accounts.issue_token(session, accounts.SYSTEM, user_name="acme", now=now())
+    with serve_catalog(database_url) as server:
+        form = typed_values(restaurant_plan(server.app.state.catalog))
+        config = SandboxConfig(secret=SECRET, department="samr", auto_decide=True, api_url=server.url, token=token)
+        with serve_sandbox(config, free_port()) as (sandbox_url, state):
+            configure(engine, "samr", sandbox_url + "/webhook")
+            worker = Worker(engine, FAST)
+            thread = worker.start_thread(poll_seconds=0.05)
+            try:
+                with httpx.Client(base_url=server.url, timeout=30,
+                                  headers={"Authorization": f"Bearer {applicant_token}"}) as client:
+                    created = client.post("/api/v1/applications", headers={"Idempotency-Key": "auto-uscc"},
+                                          json={"thing": THING, "answers": ANSWERS, "form": form})
+                    assert created.status_code == 201, created.text
+                    application_id = created.json()["id"]
+
+                    def registered() -> bool:
+                        tasks = client.get(f"/api/v1/applications/{application_id}").json()["tasks"]
+                        return any(t["procedure"] == "business-registration" and t["status"] == "approved"
+                                   for t in tasks)
+
+                    wait_for(registered, 20, "the sandbox 市场监管 to register the business", interval=0.1)
+                    application = client.get(f"/api/v1/applications/{application_id}").json()
+            finally:
+                worker.stop()
+                thread.join(timeout=10)
+            assert application["form"]["enterprise_uscc"] == "91110105MA01ABCD00"
+            assert state.stats()["decision_errors"] == []

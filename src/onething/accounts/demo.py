@@ -24,7 +24,8 @@ DEMO_PASSWORD_DEFAULT = "demo-password-2026"  # noqa: S105 - demo-only default, 
 
 DEMO_DEPARTMENTS = {
     "samr": "市场监管", "fire": "消防救援", "urban": "城管", "nhc": "卫健", "mps": "公安", "hrss": "人社",
-    "nhsa": "医保", "hpf": "公积金", "mca": "民政", "bank": "银行", "tobacco": "烟草专卖",
+    "nhsa": "医保", "hpf": "公积金", "mca": "民政", "bank": "银行", "tobacco": "烟草专卖", "edu": "教育",
+    "tax": "税务",
 }
 
 # (name, display name, resident ID | None, USCC | None) — fictional, checksum-valid.

@@ -120,10 +120,14 @@ class Source:
     holder: str
     fetched_at: str
     audit_entry_id: int
+    certificate: dict[str, Any] | None = None  # the applicant's own certificate that answered (电子证照复用)
 
     def to_json(self) -> dict[str, Any]:
-        return {"resource": self.resource, "holder": self.holder, "fetched_at": self.fetched_at,
-                "audit_entry_id": self.audit_entry_id}
+        out = {"resource": self.resource, "holder": self.holder, "fetched_at": self.fetched_at,
+               "audit_entry_id": self.audit_entry_id}
+        if self.certificate is not None:
+            out["certificate"] = dict(self.certificate)
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,13 +153,17 @@ class Prefilled:
         return self.consent is not None and self.consent.state(self.now) is exchange.ConsentState.active
 
     def proofs(self) -> dict[str, Any]:
-        """What the application records: each exempt material's proof and each prefilled field's source."""
+        """What the application records: each exempt material's proof, each prefilled field's source and each
+        已核验 procedure's proof (its result, already held as shared data)."""
         materials = {m.id: self.sources[m.proven_by].to_json() for m in self.plan.materials
                      if m.status == "exempt" and m.proven_by in self.sources}
         fields = {f.id: {**self.sources[f.prefill.resource].to_json(), "locked": f.id in self.locked}
                   for f in self.plan.form.fields if f.prefill is not None and f.prefill.resource in self.sources}
+        procedures = {p.id: self.sources[p.verified_by].to_json() for p in self.plan.procedures
+                      if p.verified_by is not None and p.verified_by in self.sources}
         return {"ref": self.ref, "consent": self.consent.id if self.consent else None, "materials": materials,
-                "fields": fields, "unavailable": dict(self.unavailable), "refused": dict(self.refused)}
+                "fields": fields, "procedures": procedures, "unavailable": dict(self.unavailable),
+                "refused": dict(self.refused)}
 
 
 def _reported_fields(plan: Plan, corrections: list[Any]) -> frozenset[str]:
@@ -200,7 +208,7 @@ def prefill(engine: Engine, actor: Actor, catalog: Catalog, plan: Plan, *, ref: 
         corrections = exchange.list_corrections(session, actor, status=exchange.CorrectionStatus.open.value)
     with_facts = make_plan(catalog, plan.thing, plan.answers, facts)
     sources = {rid: Source(resource=rid, holder=result.holder, fetched_at=result.fetched_at.isoformat(),
-                           audit_entry_id=result.audit_entry_id)
+                           audit_entry_id=result.audit_entry_id, certificate=result.certificate)
                for rid, result in report.served.items() if result.found}
     unavailable = {rid: catalog.resources[rid].holder for rid in report.unavailable if rid in catalog.resources}
     return Prefilled(plan=with_facts, ref=ref, consent=consent, now=now, sources=sources, unavailable=unavailable,

@@ -83,6 +83,8 @@ class Decision:
     reason: str | None = None
     fields: Sequence[str] = field(default_factory=tuple)
     materials: Sequence[str] = field(default_factory=tuple)
+    # approve: the values of the fields the procedure produces (``produces``; 出生登记 → the child's 公民身份号码)
+    produced: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -353,24 +355,38 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     changes.audit("application.submitted", "application", app.id, application_id=app.id, after=snapshot(app),
                   data=data)
     tasks: list[TaskRow] = []
+    verified = (proofs or {}).get("procedures") or {}
     for procedure in plan.procedures:
         task = TaskRow(
             id=str(uuid.uuid4()), application_id=app.id, procedure=procedure.id, department=procedure.department,
             stage=procedure.stage, after=list(procedure.after), promised_days=procedure.promised_days,
             status=TaskStatus.waiting.value, version=1, paused_days=0,
         )
+        proof = verified.get(procedure.id)
+        if procedure.verified_by is not None and proof is not None:
+            # 已核验: the result is already proven by shared data; the task is created completed, with its proof,
+            # and no department works on it (no certificate is issued: the proven one exists).
+            task.status = TaskStatus.approved.value
+            task.decided_at = now
+            task.result = {"document": procedure.result, "verified": proof}
         tasks.append(task)
         changes.audit("task.created", "task", task.id, application_id=app.id, department=task.department,
-                      after=snapshot(task), data={"procedure": procedure.id})
+                      after=snapshot(task), data={"procedure": procedure.id, **(
+                          {"verified": {"resource": proof["resource"], "audit_entry_id": proof["audit_entry_id"]}}
+                          if task.status == TaskStatus.approved.value and proof is not None else {})})
     session.add_all(tasks)
     for department in departments_of(tasks):
         changes.event("application.submitted", department=department, application_id=app.id, payload={
             "thing": plan.thing, "number": app.number, "promised_due": app.promised_due.isoformat(),
             "tasks": [task_view(t) for t in tasks if t.department == department],
         })
+    statuses = {t.procedure: TaskStatus(t.status) for t in tasks}
+    startable = set(ready_successors({t.procedure: t.after for t in tasks}, statuses))
     for task in tasks:
-        if not task.after:
+        if task.procedure in startable:
             make_ready(changes, task, calendar, now)
+    if tasks and all(t.status == TaskStatus.approved.value for t in tasks):
+        follow_tasks(changes, app, tasks, now)  # every result already proven: nothing left to do
     session.flush()
     changes.write(session)
     return application_view(app, tasks, [], [])
@@ -385,7 +401,7 @@ def _check_decision(decision: Decision, plan: Plan) -> None:
     if needs_reason and (not isinstance(decision.reason, str) or not decision.reason.strip()):
         errors.append(("reason", "请说明理由"))
     if decision.kind is DecisionKind.request_supplement:
-        field_ids = {f.id for f in plan.form.fields}
+        field_ids = {f.id for f in plan.form.fields if f.provided_by is None}  # produced: not the applicant's
         material_ids = {m.id for m in plan.materials}
         errors.extend((f"fields.{f}", "不是本申请表单中的字段") for f in decision.fields if f not in field_ids)
         errors.extend((f"materials.{m}", "不是本申请的材料") for m in decision.materials if m not in material_ids)
@@ -394,8 +410,34 @@ def _check_decision(decision: Decision, plan: Plan) -> None:
         errors.append(("result", "应为对象"))
     if decision.kind is DecisionKind.approve:
         errors.extend(certificates.result_errors(decision.result))
+    if decision.produced and decision.kind is not DecisionKind.approve:
+        errors.append(("produced", "只有准予（办结）时填写本事项产生的信息"))
     if errors:
         raise Invalid(errors)
+
+
+def _produced_values(decision: Decision, plan: Plan, procedure: str) -> dict[str, Any]:
+    """The values an approval gives for the fields its procedure produces: every one required, each checked with
+    its field's type (a 公民身份号码 with its check digit); Invalid naming each bad or missing one."""
+    planned = next((p for p in plan.procedures if p.id == procedure), None)
+    wanted = set(planned.produces) if planned is not None else set()
+    given = decision.produced if isinstance(decision.produced, Mapping) else {}
+    errors: list[tuple[str, str]] = [(f"produced.{key}", "不是本事项产生的信息") for key in given if key not in wanted]
+    values: dict[str, Any] = {}
+    for field_def in plan.form.fields:
+        if field_def.id not in wanted:
+            continue
+        value = given.get(field_def.id)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors.append((f"produced.{field_def.id}", f"请填写本事项产生的{field_def.label}"))
+            continue
+        try:
+            values[field_def.id] = check_value(field_def, value)
+        except ValueError as exc:
+            errors.append((f"produced.{field_def.id}", f"{field_def.label}：{exc}"))
+    if errors:
+        raise Invalid(errors)
+    return values
 
 
 def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, *, expected_version: int | None,
@@ -424,12 +466,19 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
         target = decide(TaskStatus(task.status), decision.kind)
         data: dict[str, Any] = {"kind": decision.kind.value}
         if decision.kind is DecisionKind.approve:
+            produced = _produced_values(decision, plan, task.procedure)
             planned = next((p for p in plan.procedures if p.id == task.procedure), None)
             task.result = {"document": planned.result if planned else None, **dict(decision.result or {})}
             task.decided_at = now
             data["result"] = task.result
+            if produced:
+                # Later tasks (and the applicant) see the produced values in the application's form; the audit
+                # and the departments' events name the fields only, never the values.
+                app.form = {**app.form, **produced}
+                data["produced"] = sorted(produced)
             if planned is not None and planned.result:
-                _issue_certificate(session, changes, app, task, planned.department_name, planned.result, now)
+                _issue_certificate(session, changes, app, task, planned.department_name, planned.result, now,
+                                   produced)
         elif decision.kind is DecisionKind.reject:
             task.reason = (decision.reason or "").strip()
             task.decided_at = now
@@ -454,12 +503,13 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
 
 
 def _issue_certificate(session: Session, changes: Changes, app: ApplicationRow, task: TaskRow, department_name: str,
-                       title: str, now: datetime) -> None:
-    """The approval's signed certificate (电子证照), in the approval's transaction, audited and announced."""
+                       title: str, now: datetime, produced: Mapping[str, Any] | None = None) -> None:
+    """The approval's signed certificate (电子证照), in the approval's transaction, audited and announced. The
+    values the procedure produced are printed on it (the 户口页 carries the child's 公民身份号码)."""
     certificate = certificates.issue_for_approval(
         session, application_id=app.id, task_id=task.id, procedure=task.procedure, applicant_id=app.applicant_id,
-        department=task.department, department_name=department_name, title=title, result=task.result or {},
-        now=now)
+        department=task.department, department_name=department_name, title=title,
+        result={**(task.result or {}), **dict(produced or {})}, now=now)
     facts = {"id": certificate.id, "title": certificate.title, "number": certificate.number,
              "key_id": certificate.key_id, "task": task.id}
     changes.audit("certificate.issued", "certificate", certificate.id, application_id=app.id,

@@ -142,7 +142,9 @@ def validate_form(fields: Iterable[FormField], form: Mapping[str, Any], *, only:
     """Check ``form`` against ``fields``: (normalised values, every error).
 
     ``only`` limits the check to some field ids (a supplement asks for a few); those are then all required.
-    A field prefilled from shared data counts as given. Keys that are not fields of the form are errors.
+    A field prefilled from shared data counts as given. Keys that are not fields of the form are errors. A
+    field that a procedure of the plan produces (``provided_by``) is not the applicant's to give: a value sent for
+    it is ignored (not stored); the producing department fills it when it approves.
     """
     by_id = {f.id: f for f in fields}
     wanted = set(only) if only is not None else None
@@ -157,6 +159,8 @@ def validate_form(fields: Iterable[FormField], form: Mapping[str, Any], *, only:
         if wanted is not None and field.id not in wanted:
             continue
         value = form.get(field.id)
+        if field.provided_by is not None and wanted is None:
+            continue  # produced by a procedure of the plan: its department fills it; what a client sends is ignored
         required = field.required or wanted is not None
         if _blank(value):
             if field.prefill is not None:

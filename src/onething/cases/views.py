@@ -23,6 +23,8 @@ def task_view(task: TaskRow, *, thing: str | None = None) -> dict[str, Any]:
         "stage": task.stage, "after": list(task.after), "promised_days": task.promised_days,
         "ready_at": _iso(task.ready_at), "paused_days": task.paused_days, "decided_at": _iso(task.decided_at),
         "result": task.result, "reason": task.reason,
+        # 已核验: the shared-data proof (resource, holder, fetched_at, audit_entry_id) of a result already proven
+        "verified": (task.result or {}).get("verified") if isinstance(task.result, dict) else None,
     }
     if thing is not None:
         view["thing"] = thing
@@ -92,7 +94,8 @@ def _own_materials(app: ApplicationRow, departments: set[str]) -> set[str]:
 
 def shared_data_view(app: ApplicationRow, departments: set[str] | None = None) -> dict[str, Any] | None:
     """What shared data did for the application (数据共享): its reference and consent, the proof of each exempt
-    material (resource, holder, fetch time, audit entry) and the source of each prefilled field. A department
+    material (resource, holder, fetch time, audit entry), the source of each prefilled field and the proof of each
+    已核验 procedure (``verified_procedures``: its result is already held as shared data). A department
     sees the proofs of its own procedures' materials and fields only, and not the consent id."""
     proofs = app.data_proofs
     if proofs is None:
@@ -100,16 +103,18 @@ def shared_data_view(app: ApplicationRow, departments: set[str] | None = None) -
     materials = dict(proofs.get("materials") or {})
     fields = dict(proofs.get("fields") or {})
     consent = app.consent_id
+    verified = dict(proofs.get("procedures") or {})
     if departments is not None:
         own = _own_procedures(app, departments)
+        verified = {k: v for k, v in verified.items() if k in own}
         mine = _own_materials(app, departments)
         materials = {k: v for k, v in materials.items() if k in mine}
         used = {f["id"] for f in app.plan.get("form", {}).get("fields", []) if own & set(f.get("procedures", ()))}
         fields = {k: v for k, v in fields.items() if k in used}
         consent = None  # the applicant's consent id is theirs to use; staff need only the proofs
     return {"application_ref": app.exchange_ref, "consent": consent, "exempt_materials": materials,
-            "prefilled_fields": fields, "unavailable": dict(proofs.get("unavailable") or {}),
-            "refused": dict(proofs.get("refused") or {})}
+            "prefilled_fields": fields, "verified_procedures": verified,
+            "unavailable": dict(proofs.get("unavailable") or {}), "refused": dict(proofs.get("refused") or {})}
 
 
 def rating_view(ratings: Iterable[RatingRow], rectifications: Iterable[RectificationRow]) -> dict[str, Any]:

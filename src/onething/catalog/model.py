@@ -219,12 +219,18 @@ class MaterialUse(Strict):
 
 
 class ResultDocument(Strict):
-    """The result document (结果文书 / 电子证照). ``provides`` names fields the result fills for later procedures
-    (the business licence provides the USCC), so the applicant is not asked for them when it is in the plan."""
+    """The result document (结果文书 / 电子证照).
+
+    ``provides`` is the older spelling of the procedure's ``produces`` (kept as an alias: both are read).
+    ``resource`` names the data resource (数据资源) of the exchange that holds this result once issued (出生医学证明
+    → ``birth_medical_certificate``): when the plan's shared data already serve it, the procedure is 已核验 and
+    no department works on it; an issued certificate of the procedure is served to the exchange as that resource.
+    """
 
     name: str
     electronic: bool = False
     provides: tuple[Slug, ...] = ()
+    resource: Slug | None = None
     sample: str | None = None  # 样本: where a sample of the document is published (URL) or what it looks like
 
 
@@ -296,10 +302,20 @@ class Procedure(Sourced):
     fields: tuple[FieldUse, ...] = ()
     materials: tuple[MaterialUse, ...] = ()
     result: ResultDocument | None = None
+    # Form fields that completing this procedure produces (出生登记 → the child's 公民身份号码; 营业执照 → the
+    # USCC): not asked of the applicant when this procedure precedes those that need them; the department fills
+    # them when it approves its task.
+    produces: tuple[Slug, ...] = ()
     guide: Guide = Field(default_factory=Guide)
     unconfirmed: tuple[str, ...] = ()  # parts not yet checked against an official guide, in plain words
 
     _uses = field_validator("fields", "materials", mode="before")(_normalise_uses)
+
+    @property
+    def produced_fields(self) -> tuple[str, ...]:
+        """``produces`` and the older ``result.provides``, once each, in that order."""
+        legacy = self.result.provides if self.result else ()
+        return tuple(dict.fromkeys((*self.produces, *legacy)))
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,8 @@ the whole catalog. Each problem names the file, line and column of the offending
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 
@@ -13,7 +15,16 @@ from onething.catalog.conditions import ConditionError, compile_condition
 from onething.catalog.errors import Problem, sort_problems
 from onething.catalog.guide import missing_guide_parts
 from onething.catalog.loader import LoadResult
-from onething.catalog.model import NUMBER_FIELD_TYPES, Catalog, FieldDef, FieldUse, MaterialUse, QuestionType, Thing
+from onething.catalog.model import (
+    NUMBER_FIELD_TYPES,
+    Catalog,
+    FieldDef,
+    FieldUse,
+    MaterialUse,
+    Procedure,
+    QuestionType,
+    Thing,
+)
 
 
 def _check_refs(
@@ -80,6 +91,15 @@ def check_references(result: LoadResult) -> list[Problem]:
         if proc.result is not None:
             problems += _check_refs(result, "procedures", proc.id, ("result", "provides"), proc.result.provides,
                                     cat.fields, "field")
+            problems += _check_result_resource(result, cat, proc)
+        problems += _unique_known(result, "procedures", proc.id, ("produces",), list(proc.produces),
+                                  cat.fields, "field")
+        asked = {use.id for use in proc.fields}
+        for index, field_id in enumerate(proc.produces):
+            if field_id in asked:
+                problems.append(result.problem("procedures", proc.id, "produces", index, message=(
+                    f"procedure {proc.id} both produces and asks field {field_id!r}: the applicant cannot give "
+                    "what the procedure's completion produces")))
         problems += _unique_known(result, "procedures", proc.id, ("fields",), [u.id for u in proc.fields],
                                   cat.fields, "field")
         problems += _unique_known(result, "procedures", proc.id, ("materials",), [u.id for u in proc.materials],
@@ -103,6 +123,99 @@ def check_references(result: LoadResult) -> list[Problem]:
                                            message=f"list {lst.id} declares {lst.declared_count} items but "
                                                    f"has {len(lst.items)}"))
     return problems
+
+
+def _check_result_resource(result: LoadResult, cat: Catalog, proc: Procedure) -> list[Problem]:
+    """``result.resource`` names a known data resource held by the procedure's own department."""
+    assert proc.result is not None
+    resource_id = proc.result.resource
+    if resource_id is None:
+        return []
+    resource = cat.resources.get(resource_id)
+    if resource is None:
+        return [result.problem("procedures", proc.id, "result", "resource",
+                               message=f"unknown data resource {resource_id!r}")]
+    if resource.holder != proc.department:
+        return [result.problem("procedures", proc.id, "result", "resource", message=(
+            f"data resource {resource_id} is held by {resource.holder}, not by {proc.department}, which issues "
+            f"this result"))]
+    return []
+
+
+def _check_producers(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem]:
+    """A procedure that asks a field another procedure of the thing produces comes after that producer (its
+    `after`, directly or through others): else the applicant would be asked what the thing itself produces."""
+    declared = {tp.id: tp.after for tp in thing.procedures}
+
+    def ancestors(proc_id: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(declared.get(proc_id, ()))
+        while stack:
+            pred = stack.pop()
+            if pred not in seen:
+                seen.add(pred)
+                stack.extend(declared.get(pred, ()))
+        return seen
+
+    producers: dict[str, list[str]] = {}
+    for tp in thing.procedures:
+        proc = cat.procedures.get(tp.id)
+        for field_id in proc.produced_fields if proc else ():
+            producers.setdefault(field_id, []).append(tp.id)
+    conditions = {tp.id: tp.when for tp in thing.procedures}
+    problems: list[Problem] = []
+    for index, tp in enumerate(thing.procedures):
+        proc = cat.procedures.get(tp.id)
+        if proc is None:
+            continue
+        before = ancestors(tp.id)
+        for use in proc.fields:
+            for producer in producers.get(use.id, ()):
+                if producer != tp.id and producer not in before and _may_apply_together(
+                        thing, conditions[producer], tp.when):
+                    problems.append(result.problem("things", thing.code, "procedures", index, "id", message=(
+                        f"{tp.id} asks {use.id!r}, which {producer} produces, but does not come after it: "
+                        f"add {producer!r} to its `after` (directly or through another procedure)")))
+    return problems
+
+
+_MAX_COMBINATIONS = 4096
+_INT_SAMPLES = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 10000, 100000)
+
+
+def _may_apply_together(thing: Thing, first: str | None, second: str | None) -> bool:
+    """Whether some answers make both conditions hold (alternatives such as ``!has_licence`` / ``has_licence``
+    never do). Tries every combination of the questions the two name (ints at sample values); a condition that
+    does not compile, or too many combinations, counts as "may"."""
+    if not first or not second:
+        return True
+    try:
+        conditions = (compile_condition(first), compile_condition(second))
+    except ConditionError:
+        return True
+    questions = {q.id: q for q in thing.questions}
+    names = sorted(conditions[0].names | conditions[1].names)
+    domains: list[tuple[object, ...]] = []
+    for name in names:
+        question = questions.get(name)
+        if question is None:
+            return True
+        if question.type is QuestionType.bool:
+            domains.append((True, False))
+        elif question.type is QuestionType.choice:
+            domains.append(tuple(c.value for c in question.choices))
+        else:
+            domains.append(_INT_SAMPLES)
+    if math.prod(len(d) for d in domains) > _MAX_COMBINATIONS:
+        return True
+    for values in itertools.product(*domains):
+        answers = dict(zip(names, values, strict=True))
+        try:
+            if all(c.evaluate(answers) for c in conditions):
+                return True
+        except ConditionError:
+            return True
+    return False
 
 
 def _check_condition(result: LoadResult, kind: str, item_id: str, path: tuple[str | int, ...],
@@ -161,6 +274,7 @@ def _check_thing(result: LoadResult, cat: Catalog, thing: Thing) -> list[Problem
     if thing.eligible_when:
         problems += _check_condition(result, "things", code, ("eligible_when",), thing.eligible_when, questions, "")
     problems += _check_cycles(result, thing)
+    problems += _check_producers(result, cat, thing)
     for index, case in enumerate(thing.cases):
         for key in case.answers:
             if key not in questions:

@@ -23,8 +23,9 @@ from onething.accounts.api import Actor, NotFound, Role, authorize, can
 from onething.accounts.tables import User
 from onething.audit import service as audit
 from onething.cases.tables import ApplicationRow, OutboxEvent
-from onething.certificates import keys
+from onething.certificates import holdings, keys
 from onething.certificates.errors import AlreadyRevoked, Invalid
+from onething.certificates.holdings import content_of, signature_ok
 from onething.certificates.model import (
     ED25519,
     CertificateStatus,
@@ -32,7 +33,6 @@ from onething.certificates.model import (
     Holder,
     Verdict,
     sign,
-    signature_holds,
     verdict,
 )
 from onething.certificates.render import render_pdf
@@ -124,25 +124,8 @@ def issue_for_approval(session: Session, *, application_id: str, task_id: str, p
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-def content_of(row: CertificateRow) -> Content:
-    """The signed content as stored: verification rebuilds the signed bytes from these columns."""
-    return Content(
-        id=row.id, application_id=row.application_id, procedure=row.procedure,
-        holder=Holder(name=row.holder_name, identifier=row.holder_identifier, kind=row.holder_kind),
-        issuer_department=row.issuer_department, issuer_name=row.issuer_name, title=row.title, number=row.number,
-        issued_at=row.issued_at, valid_from=row.valid_from, valid_until=row.valid_until, fields=dict(row.fields),
-        algorithm=row.algorithm, key_id=row.key_id)
-
-
 def _signature_ok(session: Session, row: CertificateRow) -> bool:
-    key = session.get(SigningKey, row.key_id)
-    if key is None or key.department != row.issuer_department or key.algorithm != row.algorithm:
-        return False
-    try:
-        signature = base64.b64decode(row.signature, validate=True)
-    except ValueError:
-        return False
-    return signature_holds(content_of(row), signature, keys.public_key_of(key))
+    return signature_ok(session, row)
 
 
 def summary(row: CertificateRow) -> dict[str, Any]:
@@ -215,11 +198,9 @@ def certificate_of_task(engine: Engine, actor: Actor, task_id: str) -> dict[str,
 
 
 def certificates_of(session: Session, subject: str) -> list[tuple[Content, Verdict]]:
-    """The certificates held by ``subject`` (an ID number or USCC), each with its verdict — for the exchange
-    to offer as proofs (电子证照复用). Runs in the caller's transaction; a tampered one is ``unknown``."""
-    rows = session.execute(select(CertificateRow).where(CertificateRow.holder_identifier == subject)
-                           .order_by(CertificateRow.issued_at, CertificateRow.id)).scalars()
-    return [(content_of(row), verdict(row.status, _signature_ok(session, row))) for row in rows]
+    """The certificates held by ``subject`` (an ID number or USCC), each with its verdict — what the exchange
+    serves as proofs (电子证照复用, ``certificates.holdings``). Runs in the caller's transaction."""
+    return holdings.certificates_of(session, subject)
 
 
 # --- revoking ---------------------------------------------------------------------------------------------

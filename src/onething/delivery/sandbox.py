@@ -90,6 +90,12 @@ class SandboxState:
                     "decisions": self.decisions, "decision_errors": list(self.decision_errors)}
 
 
+# Fictional values by field type for what a sandbox department produces (check characters valid; nobody's).
+SANDBOX_VALUES: dict[str, Any] = {"id_number": "11010120261110016X", "uscc": "91110105MA01ABCD00",
+                                  "phone": "13800138000", "date": "2026-01-05", "int": 1, "money": "1.00",
+                                  "bool": False, "text": "沙箱", "address": "沙箱地址"}
+
+
 class AutoDecider:
     """Decides ready tasks through the platform API, as a department system would: read the task for its
     ETag, then ``POST /api/v1/tasks/{id}/decision`` with ``If-Match`` — accept, then approve."""
@@ -118,11 +124,32 @@ class AutoDecider:
                 self.state.decision_errors.append(f"{task_id}: {type(exc).__name__}: {exc}")
             log.warning("sandbox decision failed", extra={"fields": {"task": task_id}})
 
+    def produced(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Fictional values for the fields the task's procedure produces (the plan's ``produces``), which an
+        approval must carry — as a department's system would enter the number it assigned."""
+        answer = self.client.get(f"/api/v1/applications/{task.get('application')}")
+        if answer.status_code != 200:
+            return {}
+        plan = answer.json().get("plan") or {}
+        produces = next((p.get("produces") or [] for p in plan.get("procedures", [])
+                         if p.get("id") == task.get("procedure")), [])
+        fields = {f["id"]: f for f in (plan.get("form") or {}).get("fields", [])}
+        out: dict[str, Any] = {}
+        for field_id in produces:
+            definition = fields.get(field_id) or {}
+            choices = definition.get("choices") or []
+            out[field_id] = choices[0]["value"] if choices else SANDBOX_VALUES.get(str(definition.get("type")), "沙箱")
+        return out
+
     def decide(self, task_id: str) -> None:
         number = f"SANDBOX-{(self.config.department or 'DEPT').upper()}-{task_id[:8]}"
+        first = self.client.get(f"/api/v1/tasks/{task_id}")
+        first.raise_for_status()
+        produced = self.produced(first.json())
         steps: list[tuple[set[str], dict[str, Any]]] = [
             ({"ready"}, {"kind": "accept"}),
-            ({"accepted"}, {"kind": "approve", "result": {"number": number, "note": "沙箱部门自动办结"}}),
+            ({"accepted"}, {"kind": "approve", "result": {"number": number, "note": "沙箱部门自动办结"},
+                            "produced": produced}),
         ]
         for allowed, body in steps:
             for _ in range(3):  # a stale version (412) is read again, a bounded number of times

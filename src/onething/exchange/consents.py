@@ -214,14 +214,15 @@ def consents_of(session: Session, actor: Actor, now: datetime, *, state: Consent
 def _result_json(result: FetchResult) -> dict[str, Any]:
     return {"resource": result.resource, "holder": result.holder, "fetched_at": result.fetched_at.isoformat(),
             "values": result.values, "found": result.found, "audit_entry_id": result.audit_entry_id,
-            "consent_id": result.consent_id, "grant_id": result.grant_id}
+            "consent_id": result.consent_id, "grant_id": result.grant_id, "certificate": result.certificate}
 
 
 def _result(data: dict[str, Any]) -> FetchResult:
     return FetchResult(resource=data["resource"], holder=data["holder"],
                        fetched_at=datetime.fromisoformat(data["fetched_at"]), values=dict(data["values"]),
                        found=bool(data["found"]), audit_entry_id=int(data["audit_entry_id"]),
-                       consent_id=data.get("consent_id"), grant_id=data.get("grant_id"))
+                       consent_id=data.get("consent_id"), grant_id=data.get("grant_id"),
+                       certificate=data.get("certificate"))
 
 
 def cached_facts(session: Session, consent_id: str, now: datetime) -> FactsReport | None:

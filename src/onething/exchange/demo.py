@@ -85,6 +85,9 @@ RECORDS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 
 DEMO_THINGS = (("after-death", "zhangsan", ZHANGSAN, "demo-after-death-zhangsan"),
                ("newborn", "lisi", LISI, "demo-newborn-lisi"))
+# Things whose departments get the demo grants: the consented intakes above, and 入学, where 李四 reuses her
+# newborn's certificates (电子证照复用, ``cases.demo``).
+GRANT_THINGS = (*(code for code, *_ in DEMO_THINGS), "school-enrollment")
 
 
 def _actor(session: Any, name: str) -> Actor | None:
@@ -98,7 +101,9 @@ def _grants(session: Any, catalog: Catalog, now: datetime) -> int:
     """Apply for and approve every conditional grant the demo things' plans need."""
     settings = get_settings()
     made = 0
-    for code, *_ in DEMO_THINGS:
+    for code in GRANT_THINGS:
+        if code not in catalog.things:
+            continue
         demo_plan = plan(catalog, code, {})
         for resource_id, (procedures, fields) in sorted(resource_needs(catalog, demo_plan).items()):
             resource = catalog.resources[resource_id]

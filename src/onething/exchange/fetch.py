@@ -36,6 +36,7 @@ from onething.accounts.model import Actor, Role
 from onething.accounts.tables import User
 from onething.audit.service import append_many
 from onething.catalog.model import Catalog, Resource, Sharing
+from onething.certificates.holdings import usable_certificate
 from onething.db import session_scope
 from onething.exchange.consents import get_consent, resource_needs
 from onething.exchange.errors import (
@@ -53,6 +54,7 @@ from onething.exchange.grants import covering_grant, implicit_right, resource_of
 from onething.exchange.model import Consent, ConsentState, FactsReport, FetchResult, Grant, Outcome
 from onething.intake.model import KnownFacts, Plan, PrefillValue
 from onething.logging import mask
+from onething.workdays import CHINA_TIME
 
 FETCH_ACTION = "exchange.fetch"
 
@@ -138,6 +140,7 @@ class _Attempt:
     refusal: FetchRefused | None = None
     values: dict[str, Any] | None = None
     unavailable: ProviderUnavailable | None = None
+    certificate: dict[str, Any] | None = None  # the issued certificate that answered (电子证照复用)
 
     @property
     def pending(self) -> bool:
@@ -155,7 +158,10 @@ class _Attempt:
         else:
             values = self.values or {}
             outcome = Outcome.served
-            result = {"reason": None, "detail": None, "found": bool(values), "served_fields": sorted(values)}
+            result = {"reason": None, "detail": None, "found": bool(values) or self.certificate is not None,
+                      "served_fields": sorted(values)}
+            if self.certificate is not None:
+                result["certificate"] = self.certificate  # which certificate answered: id, title, number, issuer
         return {"actor": self.actor, "action": f"{FETCH_ACTION}.{outcome.value}", "subject_type": "data_subject",
                 "subject_id": self.subject_id, "application_id": self.application_ref, "department": self.consumer,
                 "data": {**self.record, "outcome": outcome.value, **result}}
@@ -168,8 +174,9 @@ class _Attempt:
             raise self.unavailable
         values = self.values or {}
         return FetchResult(resource=self.target.id, holder=self.target.holder, fetched_at=now, values=values,
-                           found=bool(values), audit_entry_id=entry_id, consent_id=self.record["consent_id"],
-                           grant_id=self.record["grant_id"])
+                           found=bool(values) or self.certificate is not None, audit_entry_id=entry_id,
+                           consent_id=self.record["consent_id"], grant_id=self.record["grant_id"],
+                           certificate=self.certificate)
 
 
 def _decide(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, subject: str, resource: str,
@@ -224,6 +231,27 @@ def _ask(attempt: _Attempt, provider: Any) -> None:
         attempt.unavailable = exc
 
 
+def _ask_certificates(session: Session, catalog: Catalog, attempts: Sequence[_Attempt], now: datetime) -> None:
+    """电子证照复用: an allowed attempt on a resource that some procedure's result is served as (``result.resource``)
+    is answered by the subject's own valid certificate of that procedure, when there is one — issued, signed and
+    not revoked, within its dates — with the fields the certificate carries. The checks (consent, right) were
+    made already; the entry names the certificate. No certificate: the holder's service is asked as usual."""
+    today = now.astimezone(CHINA_TIME).date()
+    for attempt in attempts:
+        if not attempt.pending:
+            continue
+        procedures = {p.id for p in catalog.procedures.values()
+                      if p.result is not None and p.result.resource == attempt.target.id}
+        if not procedures:
+            continue
+        content = usable_certificate(session, attempt.subject, procedures, today)
+        if content is None:
+            continue
+        attempt.values = {name: content.fields[name] for name in attempt.fields if name in content.fields}
+        attempt.certificate = {"id": content.id, "title": content.title, "number": content.number,
+                               "issuer": content.issuer_department}
+
+
 def _ask_local(session: Session, directory: Any, attempts: Sequence[_Attempt]) -> list[tuple[_Attempt, Any]]:
     """Answer from the built-in registries now (a read in ``session``); return the rest, which go over the
     network, with their providers — to be asked with no transaction open."""
@@ -269,6 +297,7 @@ def fetch(session: Session, catalog: Catalog, actor: Actor, *, consumer: str, su
     attempt = _decide(session, catalog, actor, consumer=consumer, subject=subject, resource=resource, fields=fields,
                       purpose=purpose, application_ref=application_ref, consent_id=consent_id, consent=consent,
                       now=now)
+    _ask_certificates(session, catalog, [attempt], now)
     if attempt.pending:
         _ask(attempt, directory.for_resource(session, attempt.target))
     (entry_id,) = _record(session, [attempt], now)
@@ -287,6 +316,7 @@ def checked_fetch(engine: Engine, catalog: Catalog, actor: Actor, *, now: dateti
         consent_id = kwargs.get("consent_id")
         consent = get_consent(session, consent_id) if consent_id else None
         attempt = _decide(session, catalog, actor, consent=consent, now=now, **kwargs)
+        _ask_certificates(session, catalog, [attempt], now)
         remote = _ask_local(session, directory, [attempt])
         if not remote:  # refused, or answered by a built-in registry: nothing goes over the network
             (entry_id,) = _record(session, [attempt], now)
@@ -385,6 +415,7 @@ def collect_facts(session: Session, catalog: Catalog, actor: Actor, *, subject: 
     attempts = _plan_facts(session, catalog, actor, subject=subject, plan=plan, application_ref=application_ref,
                            consent_id=consent_id, now=now, report=report)
     directory = _directory(providers)
+    _ask_certificates(session, catalog, [attempt for _, attempt in attempts], now)
     for _, attempt in attempts:
         if attempt.pending:
             _ask(attempt, directory.for_resource(session, attempt.target))
@@ -404,6 +435,7 @@ def checked_collect_facts(engine: Engine, catalog: Catalog, actor: Actor, *, sub
     with session_scope(engine) as session:
         attempts = _plan_facts(session, catalog, actor, subject=subject, plan=plan,
                                application_ref=application_ref, consent_id=consent_id, now=now, report=report)
+        _ask_certificates(session, catalog, [attempt for _, attempt in attempts], now)
         remote = _ask_local(session, directory, [attempt for _, attempt in attempts])
         if not remote:  # nothing goes over the network: record in this same short transaction
             entry_ids = _record(session, [attempt for _, attempt in attempts], now)

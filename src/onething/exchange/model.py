@@ -201,6 +201,9 @@ class FetchResult:
     audit_entry_id: int
     consent_id: str | None = None
     grant_id: int | None = None
+    # 电子证照复用: the issued certificate that answered instead of the holder's registry ({id, title, number,
+    # issuer}); None when the holder's service answered.
+    certificate: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ class DataUse:
     consent_id: str | None
     grant_id: int | None
     basis: str | None = None
+    certificate: dict[str, Any] | None = None  # the certificate that answered (电子证照复用), if one did
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,6 +231,7 @@ class DataUse:
             "department": self.department, "resource": self.resource, "holder": self.holder,
             "fields": list(self.fields), "application_ref": self.application_ref, "purpose": self.purpose,
             "consent_id": self.consent_id, "grant_id": self.grant_id, "basis": self.basis,
+            "certificate": self.certificate,
         }
 
 

@@ -37,7 +37,8 @@ def _use(entry: AuditEntry) -> DataUse:
                    holder=data.get("holder"), fields=tuple(data.get("fields") or ()),
                    application_ref=entry.application_id, purpose=data.get("purpose"),
                    consent_id=data.get("consent_id"), grant_id=int(grant_id) if grant_id is not None else None,
-                   basis=data.get("basis"))
+                   basis=data.get("basis"),
+                   certificate=data["certificate"] if isinstance(data.get("certificate"), dict) else None)
 
 
 def data_uses(session: Session, actor: Actor, *, limit: int = 200, before_id: int | None = None) -> list[DataUse]:

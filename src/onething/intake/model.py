@@ -41,6 +41,11 @@ class PlannedProcedure(Frozen):
     # 事项编码 (GB/T 39554.1-2020) when the catalog knows them; reported upward with each 办件 record.
     basic_code: str | None = None
     implementation_code: str | None = None
+    # Fields of the merged form that this procedure's completion fills (not asked of the applicant): the
+    # department enters them when it approves.
+    produces: tuple[str, ...] = ()
+    # 已核验: the data resource that already proves this procedure's result (no department task to wait for).
+    verified_by: str | None = None
 
 
 class ChoiceOut(Frozen):

@@ -146,7 +146,8 @@ class _Prepared:
                 "promised_days": proc.promised_days, "steps": proc.steps, "trips": proc.trips,
                 "fields": tuple((use.when, use.id, use.required) for use in proc.fields),
                 "materials": tuple((use.when, use.id, use.required) for use in proc.materials),
-                "provides": proc.result.provides if proc.result else (),
+                "provides": proc.produced_fields,
+                "result_resource": proc.result.resource if proc.result else None,
             }
             self.procedures[proc_id] = info
         return info
@@ -292,17 +293,32 @@ def plan(catalog: Catalog, thing: Thing | str, answers: Mapping[str, Any] | None
             material_procs[material_id].append(proc_id)
             material_required[material_id] = material_required[material_id] or required
 
-    # A field that a procedure's result provides (电子证照复用) is not asked when every procedure needing it
-    # comes after that procedure in the plan.
+    # A procedure whose result the shared data already serve (its ``result.resource`` is among the facts) is
+    # 已核验: its result is proven, no department works on it, and it produces nothing (what it would have
+    # produced is asked, or prefilled from the data).
+    verified: dict[str, str] = {}
+    for proc_id in order:
+        resource = infos[proc_id]["result_resource"]
+        if resource is not None and resource in facts.resources:
+            verified[proc_id] = resource
+
+    # A field that a procedure produces (``produces``, or the older ``result.provides``) is not asked when every
+    # procedure needing it comes after that procedure in the plan; the producing department fills it.
     ancestors: dict[str, set[str]] = {}
     for proc_id in order:  # in stage order, so predecessors are settled first
         ancestors[proc_id] = set(after[proc_id]).union(*(ancestors[a] for a in after[proc_id]))
     provided: dict[str, str] = {}
     for proc_id in order:
+        if proc_id in verified:
+            continue
         for field_id in infos[proc_id]["provides"]:
             users = field_procs.get(field_id, [])
             if field_id not in provided and users and all(proc_id in ancestors[u] for u in users):
                 provided[field_id] = proc_id
+    if verified or provided:
+        for out in procedures:
+            out["verified_by"] = verified.get(out["id"])
+            out["produces"] = tuple(f for f in field_procs if provided.get(f) == out["id"])
 
     fields = []
     for field_id, users in field_procs.items():

@@ -245,6 +245,9 @@ class DecisionBody(BaseModel):
     reason: str | None = Field(default=None, description="reject / request_supplement: why")
     fields: list[str] = Field(default_factory=list, description="request_supplement: field ids")
     materials: list[str] = Field(default_factory=list, description="request_supplement: material ids")
+    produced: dict[str, Any] = Field(default_factory=dict, description=(
+        "approve: the values of the fields this procedure produces (the plan's `produces`), each required and "
+        "checked with its field's type, e.g. {\"child_id_number\": \"…\"}"))
 
 
 @router.post("/tasks/{task_id}/decision", responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
@@ -252,7 +255,7 @@ def decide(task_id: str, body: DecisionBody, request: Request, actor: CurrentAct
            catalog: CatalogDep, if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> JSONResponse:
     """A department's decision: accept (受理), approve (准予), reject (不予), request_supplement (补正)."""
     decision = cases.Decision(kind=body.kind, result=body.result, reason=body.reason, fields=tuple(body.fields),
-                              materials=tuple(body.materials))
+                              materials=tuple(body.materials), produced=body.produced)
     with _problems():
         task = cases.decide_task(engine, actor, task_id, decision, expected_version=_version(if_match),
                                  catalog=catalog, now=now_of(request))

@@ -118,7 +118,8 @@ def widgets(fields: Iterable[FormField], values: Mapping[str, Any] | None = None
             sources: Mapping[str, str] | None = None, report_urls: Mapping[str, str] | None = None) -> list[Widget]:
     """The inputs for ``fields``, showing ``values`` (else the plan's prefill) and ``errors`` by field id.
 
-    A ``locked`` field always shows the value fetched from shared data, whatever was posted; ``sources`` says
+    A field that a procedure of the plan produces (``provided_by``) is not an input at all. A ``locked`` field
+    always shows the value fetched from shared data, whatever was posted; ``sources`` says
     where a prefilled value came from, ``report_urls`` where to report it as wrong.
     """
     values = values or {}
@@ -128,6 +129,8 @@ def widgets(fields: Iterable[FormField], values: Mapping[str, Any] | None = None
     fixed = set(locked)
     out = []
     for f in fields:
+        if f.provided_by is not None:
+            continue  # produced by a procedure of the plan (its department fills it): never asked
         control, attrs = _CONTROLS.get(f.type, ("text", {"maxlength": "2000"}))
         prefill = _shown(f.prefill.value) if f.prefill is not None else ""
         is_locked = f.id in fixed and f.prefill is not None

@@ -82,6 +82,7 @@ def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog,
     files = [f for f in application["files"] if f["material"] in {m.id for m in materials}]
     context = template_context(
         request, task=task, application=application, plan=plan, procedure=procedure, fields=fields,
+        produced_fields=[f for f in plan.form.fields if procedure is not None and f.id in procedure.produces],
         materials=materials, files=files, history=[(views.local_time(e["at"]), views.event_text(e)) for e in history],
         predecessors=[planned[p] for p in task["after"] if p in planned],
         supplements=[s for s in application["supplements"] if s["task"] == task_id],
@@ -99,6 +100,9 @@ def task_page(request: Request, task_id: str, actor: CurrentActor, engine: Engin
     return _task_page(request, actor, engine, catalog, task_id, notice=pop_flash(engine, request))
 
 
+PRODUCED_PREFIX = "produced."  # approve form: one input per field the procedure produces
+
+
 def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
     def text(name: str) -> str:
         value = raw.get(name)
@@ -106,7 +110,9 @@ def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
 
     if kind is cases.DecisionKind.approve:
         result = {key: value for key, value in (("document", text("document")), ("number", text("number"))) if value}
-        return cases.Decision(kind=kind, result=result)
+        produced = {str(key)[len(PRODUCED_PREFIX):]: value.strip() for key, value in raw.items()
+                    if str(key).startswith(PRODUCED_PREFIX) and isinstance(value, str)}
+        return cases.Decision(kind=kind, result=result, produced=produced)
     if kind is cases.DecisionKind.reject:
         return cases.Decision(kind=kind, reason=text("reason"))
     if kind is cases.DecisionKind.request_supplement:
@@ -130,7 +136,8 @@ async def decide(request: Request, task_id: str, actor: CurrentActor, engine: En
     version = int(version_text) if version_text.isdigit() else None
     decision = _decision(raw, kind)
     posted = {"kind": kind.value, "reason": raw.get("reason", ""), "document": raw.get("document", ""),
-              "number": raw.get("number", ""), "fields": raw.getlist("fields"), "materials": raw.getlist("materials")}
+              "number": raw.get("number", ""), "fields": raw.getlist("fields"), "materials": raw.getlist("materials"),
+              "produced": {k[len(PRODUCED_PREFIX):]: v for k, v in raw.items() if k.startswith(PRODUCED_PREFIX)}}
 
     def again(status_code: int, message: str | None = None, errors: Mapping[str, str] | None = None) -> Response:
         return _task_page(request, actor, engine, catalog, task_id, status_code=status_code, message=message,
@@ -145,7 +152,8 @@ async def decide(request: Request, task_id: str, actor: CurrentActor, engine: En
     except (cases.InvalidTransition, cases.Conflict):
         return await run_in_threadpool(again, 409, STALE_MESSAGE)
     except cases.Invalid as exc:
-        errors = {name.split(".", 1)[0]: message for name, message in exc.errors}
+        errors = {(name if name.startswith(PRODUCED_PREFIX) else name.split(".", 1)[0]): message
+                  for name, message in exc.errors}
         return await run_in_threadpool(again, 422, "请按提示修改后再提交。", errors)
     except UnknownCalendarYear as exc:
         raise Problem(503, detail=f"工作日历未配置 {exc.year} 年，暂时无法计算办理时限；请联系平台运营人员。",
