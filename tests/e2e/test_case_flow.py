@@ -109,6 +109,13 @@ def decide(page: Any, button: str, notice: str) -> None:
     page.get_by_role("status").filter(has_text=notice).wait_for()
 
 
+def approve(page: Any, number: str) -> None:
+    """办结: the 文号 is required (the service refuses an approval without it), then the approve button."""
+    page.get_by_label("文号").fill(number)
+    page.locator("#approve-button").click()
+    page.get_by_role("status").filter(has_text="已办结").wait_for()
+
+
 def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveServer) -> None:
     catalog = people.app.state.catalog
     applicant = sign_in("acme")
@@ -152,8 +159,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     assert samr.axe() == []
     assert samr.fits_phone()
     decide(task, "受理", "已受理")
-    task.get_by_label("文号").fill("京市监登字〔2026〕第001号")
-    decide(task, "办结", "已办结")
+    approve(task, "京市监登字〔2026〕第001号")
     assert task.locator("#task-status").inner_text() == "已办结"
 
     # Stage 2 in parallel. 市场监管 asks for a supplement (补正) on the food permit.
@@ -168,7 +174,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     fire = sign_in("fire-staff")
     task = open_task(fire, "fire-safety-check-commitment")
     decide(task, "受理", "已受理")
-    decide(task, "办结", "已办结")
+    approve(task, "京消承诺〔2026〕第001号")
 
     # The applicant answers the supplement: only the asked field and material.
     page = applicant.goto(application_url.removeprefix(people.url))
@@ -185,7 +191,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     # 市场监管 approves the food permit: the last task, so the application completes.
     task = open_task(samr, "food-business-permit")
     assert "热食类食品制售" in task.locator("main").inner_text()
-    decide(task, "办结", "已办结")
+    approve(task, "京食经〔2026〕第001号")
 
     # Results together (统一出件), then the rating (好差评), once.
     page = applicant.goto(application_url.removeprefix(people.url))

@@ -86,7 +86,8 @@ def test_last_two_approvals_together_complete_once(engine: Engine, actors: dict[
 
     def decide(task: dict[str, Any], kind: str) -> dict[str, Any]:
         actor = actors[f"{task['department']}-staff"]
-        return cases.decide_task(engine, actor, task["id"], cases.Decision(cases.DecisionKind(kind)),
+        result = {"number": f"T-{task['procedure']}"} if kind == "approve" else None
+        return cases.decide_task(engine, actor, task["id"], cases.Decision(cases.DecisionKind(kind), result=result),
                                  expected_version=task["version"], catalog=catalog, now=NOW)
 
     def tasks() -> list[dict[str, Any]]:

@@ -33,9 +33,18 @@ from onething.cases.service import (
     submit_application,
     withdraw_application,
 )
-from onething.cases.workbench import rating_of
+from onething.cases.workbench import (
+    QUEUE_SORTS,
+    QueuePage,
+    QueueQuery,
+    applicant_of,
+    certificate_preview,
+    queue,
+    rating_of,
+)
 
 __all__ = [
+    "QUEUE_SORTS",
     "ApplicationStatus",
     "CaseError",
     "Conflict",
@@ -48,6 +57,8 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "Prefilled",
+    "QueuePage",
+    "QueueQuery",
     "Submitted",
     "TaskStatus",
     "TooLarge",
@@ -55,7 +66,9 @@ __all__ = [
     "UploadQuotaExceeded",
     "answer_rectification",
     "answer_supplement",
+    "applicant_of",
     "attach_file",
+    "certificate_preview",
     "consent_offer",
     "consent_to_prefill",
     "decide_task",
@@ -69,6 +82,7 @@ __all__ = [
     "overdue",
     "own_consent",
     "prefill",
+    "queue",
     "rate_application",
     "rating_of",
     "results",
