@@ -136,11 +136,11 @@ def queue(engine: Engine, actor: Actor, query: QueueQuery, *, now: datetime, cat
         conditions.append(ApplicationRow.number.startswith(query.number, autoescape=True))
     if query.overdue_only:
         conditions.extend([TaskRow.status.in_(RUNNING), TaskRow.due.is_not(None), TaskRow.due < today])
-    order = {
-        "due": (TaskRow.due.is_(None), TaskRow.due, ApplicationRow.submitted_at),
-        "-due": (TaskRow.due.is_(None), TaskRow.due.desc(), ApplicationRow.submitted_at),
-        "received": (ApplicationRow.submitted_at, TaskRow.due),
-        "-received": (ApplicationRow.submitted_at.desc(), TaskRow.due),
+    order = {  # 办件编号 (in issue order) breaks ties, then the task id: pages never overlap
+        "due": (TaskRow.due.is_(None), TaskRow.due, ApplicationRow.submitted_at, ApplicationRow.number),
+        "-due": (TaskRow.due.is_(None), TaskRow.due.desc(), ApplicationRow.submitted_at, ApplicationRow.number),
+        "received": (ApplicationRow.submitted_at, ApplicationRow.number, TaskRow.due),
+        "-received": (ApplicationRow.submitted_at.desc(), ApplicationRow.number.desc(), TaskRow.due),
     }[query.sort]
     with session_scope(engine) as session:
         base = select(TaskRow.id).join(ApplicationRow, ApplicationRow.id == TaskRow.application_id).where(*conditions)

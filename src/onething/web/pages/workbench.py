@@ -146,7 +146,10 @@ def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
         return value.strip() if isinstance(value, str) else ""
 
     if kind is cases.DecisionKind.approve:
-        return cases.Decision(kind=kind, result=_approval_result({name: text(name) for name in APPROVE_FIELDS}))
+        # 文书名称 and 文号 go as typed, even blank, so the service refuses an approval that leaves them empty.
+        required = {name: text(name) for name in ("document", "number") if name in raw}
+        return cases.Decision(kind=kind, result={**_approval_result({name: text(name) for name in APPROVE_FIELDS}),
+                                                 **required})
     if kind is cases.DecisionKind.reject:
         return cases.Decision(kind=kind, reason=text("reason"))
     if kind is cases.DecisionKind.request_supplement:
