@@ -23,7 +23,14 @@ from onething.cases.prefill import (
     own_consent,
     prefill,
 )
-from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
+from onething.cases.queries import (
+    application_numbers,
+    get_application,
+    get_task,
+    list_applications,
+    list_tasks,
+    results,
+)
 from onething.cases.rating import answer_rectification, list_rectifications, rate_application
 from onething.cases.service import (
     Decision,
@@ -67,6 +74,7 @@ __all__ = [
     "answer_rectification",
     "answer_supplement",
     "applicant_of",
+    "application_numbers",
     "attach_file",
     "certificate_preview",
     "consent_offer",
