@@ -26,6 +26,7 @@ from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 
+DESKTOP = {"width": 1280, "height": 900}
 PDF_FILE = {"name": "申请书.pdf", "mimeType": "application/pdf", "buffer": PDF}
 
 
@@ -56,9 +57,9 @@ class Person:
         self.page.goto(self.server.url + path)
         return self.page
 
-    def axe(self, path: str | None = None) -> list[dict[str, Any]]:
+    def axe(self, path: str | None = None, viewport: dict[str, int] = PHONE) -> list[dict[str, Any]]:
         """axe-core on ``path`` (default: the current page) in a CSP-bypassing context with this session."""
-        context = self.browser.new_context(viewport=PHONE, locale="zh-CN", bypass_csp=True,
+        context = self.browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True,
                                            storage_state=self.context.storage_state())
         try:
             page = context.new_page()
@@ -156,9 +157,19 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     assert samr.axe() == []
     task = open_task(samr, "business-registration")
     assert "SHA-256" in task.locator("main").inner_text()  # the uploaded file, with its hash
-    assert samr.axe() == []
+    assert samr.axe() == [] and samr.axe(viewport=DESKTOP) == []
     assert samr.fits_phone()
     decide(task, "受理", "已受理")
+    # After acceptance: 不予许可 (not 不予受理), and the certificate previewed with the typed 文号 before issuing.
+    assert task.get_by_role("button", name="不予许可").count() == 1
+    assert task.get_by_role("button", name="不予受理").count() == 0
+    task.get_by_label("文号").fill("京市监登字〔2026〕第001号")
+    task.get_by_role("button", name="按以上填写更新预览").click()
+    task.locator("#preview-number").filter(has_text="京市监登字〔2026〕第001号").wait_for()
+    assert task.locator("#task-status").inner_text() == "办理中"
+    task_path = task.url.removeprefix(people.url).removesuffix("/preview")  # the page with its preview, by GET
+    assert samr.axe(task_path) == [] and samr.axe(task_path, viewport=DESKTOP) == []
+    assert samr.fits_phone()
     approve(task, "京市监登字〔2026〕第001号")
     assert task.locator("#task-status").inner_text() == "已办结"
 
