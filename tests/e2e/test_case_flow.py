@@ -35,6 +35,7 @@ from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 
+DESKTOP = {"width": 1280, "height": 900}
 PDF_FILE = {"name": "申请书.pdf", "mimeType": "application/pdf", "buffer": PDF}
 
 
@@ -65,9 +66,9 @@ class Person:
         self.page.goto(self.server.url + path)
         return self.page
 
-    def axe(self, path: str | None = None) -> list[dict[str, Any]]:
+    def axe(self, path: str | None = None, viewport: dict[str, int] = PHONE) -> list[dict[str, Any]]:
         """axe-core on ``path`` (default: the current page) in a CSP-bypassing context with this session."""
-        context = self.browser.new_context(viewport=PHONE, locale="zh-CN", bypass_csp=True,
+        context = self.browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True,
                                            storage_state=self.context.storage_state())
         try:
             page = context.new_page()
@@ -118,6 +119,13 @@ def decide(page: Any, button: str, notice: str) -> None:
     page.get_by_role("status").filter(has_text=notice).wait_for()
 
 
+def approve(page: Any, number: str) -> None:
+    """办结: the 文号 is required (the service refuses an approval without it), then the approve button."""
+    page.get_by_label("文号").fill(number)
+    page.locator("#approve-button").click()
+    page.get_by_role("status").filter(has_text="已办结").wait_for()
+
+
 def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveServer) -> None:
     catalog = people.app.state.catalog
     applicant = sign_in("acme")
@@ -158,13 +166,22 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     assert samr.axe() == []
     task = open_task(samr, "business-registration")
     assert "SHA-256" in task.locator("main").inner_text()  # the uploaded file, with its hash
-    assert samr.axe() == []
+    assert samr.axe() == [] and samr.axe(viewport=DESKTOP) == []
     assert samr.fits_phone()
     decide(task, "受理", "已受理")
+    # After acceptance: 不予许可 (not 不予受理), and the certificate previewed with the typed 文号 before issuing.
+    assert task.get_by_role("button", name="不予许可").count() == 1
+    assert task.get_by_role("button", name="不予受理").count() == 0
     task.get_by_label("文号").fill("京市监登字〔2026〕第001号")
+    task.get_by_role("button", name="按以上填写更新预览").click()
+    task.locator("#preview-number").filter(has_text="京市监登字〔2026〕第001号").wait_for()
+    assert task.locator("#task-status").inner_text() == "办理中"
+    task_path = task.url.removeprefix(people.url).removesuffix("/preview")  # the page with its preview, by GET
+    assert samr.axe(task_path) == [] and samr.axe(task_path, viewport=DESKTOP) == []
+    assert samr.fits_phone()
     # Registration produces the company's USCC: the department enters it (the applicant was never asked).
     task.get_by_label("统一社会信用代码").fill(USCC_ACME)
-    decide(task, "办结", "已办结")
+    approve(task, "京市监登字〔2026〕第001号")
     assert task.locator("#task-status").inner_text() == "已办结"
 
     # Stage 2 in parallel. 市场监管 asks for a supplement (补正) on the food permit.
@@ -179,7 +196,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     fire = sign_in("fire-staff")
     task = open_task(fire, "fire-safety-check-commitment")
     decide(task, "受理", "已受理")
-    decide(task, "办结", "已办结")
+    approve(task, "京消承诺〔2026〕第001号")
 
     # The applicant answers the supplement: only the asked field and material.
     page = applicant.goto(application_url.removeprefix(people.url))
@@ -196,7 +213,7 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     # 市场监管 approves the food permit: the last task, so the application completes.
     task = open_task(samr, "food-business-permit")
     assert "热食类食品制售" in task.locator("main").inner_text()
-    decide(task, "办结", "已办结")
+    approve(task, "京食经〔2026〕第001号")
 
     # Results together (统一出件), then the rating (好差评), once.
     page = applicant.goto(application_url.removeprefix(people.url))

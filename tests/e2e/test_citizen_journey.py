@@ -1,6 +1,7 @@
 """The citizen journey in headless Chromium: 谁用了我的数据 as cards at 375 px (no horizontal overflow), the
-revoke confirmation, the auditor's home and search, and the operator's home — each axe-clean at 1280 and
-375 px. Screenshots at 375 px go to ``var/screenshots/`` (not committed).
+revoke confirmation, the auditor's home, search and entry, the operator's home and an action on it, the
+staff's workbench with its 数据共享工作台, and the 数据资源目录 — each axe-clean at 1280 and 375 px.
+Screenshots at 375 px go to ``var/screenshots/`` (not committed).
 """
 
 from __future__ import annotations
@@ -116,8 +117,42 @@ def test_auditor_home_and_search(browser: Any, journey_server: LiveServer) -> No
 def test_operator_home(browser: Any, journey_server: LiveServer) -> None:
     page = _signed_in(browser, journey_server, "operator", "/operator")
     try:
-        assert "onething users add" in page.locator("main").inner_text()
+        nav = page.get_by_role("navigation", name="主导航")
+        assert nav.get_by_role("link", name="运营管理").count() == 1
+        for other in ("工作台", "审计查询"):
+            assert nav.get_by_role("link", name=other).count() == 0
         _check(browser, page, page.url, "operator-home")
+        # An action through its form: 停用 an account, with the notice on the page that follows.
+        page.locator('[data-user="lisi"]').get_by_role("button", name=re.compile("停用")).click()
+        page.get_by_role("status").filter(has_text="已停用 lisi").wait_for()
+        page.locator('[data-user="lisi"]').get_by_role("button", name=re.compile("启用")).click()
+        page.get_by_role("status").filter(has_text="已启用 lisi").wait_for()
+        _check(browser, page, page.url, "operator-after-action")
+    finally:
+        page.context.close()
+
+
+def test_staff_home_and_data_sharing_workbench(browser: Any, journey_server: LiveServer) -> None:
+    for name in ("nhc-staff", "nhc-admin"):
+        page = _signed_in(browser, journey_server, name, "/workbench")
+        try:
+            nav = page.get_by_role("navigation", name="主导航")
+            assert nav.get_by_role("link", name="工作台").count() == 1
+            assert nav.get_by_role("link", name="运营管理").count() == 0
+            assert page.get_by_label("办件编号").count() == 1
+            _check(browser, page, page.url, f"{name}-workbench")
+            page.get_by_role("link", name="数据共享工作台").click()
+            page.wait_for_url(journey_server.url + "/workbench/exchange")
+            _check(browser, page, page.url, f"{name}-exchange-workbench")
+        finally:
+            page.context.close()
+
+
+def test_data_resource_directory(browser: Any, journey_server: LiveServer) -> None:
+    page = _signed_in(browser, journey_server, "nhc-staff", "/workbench")
+    try:
+        page.goto(journey_server.url + "/exchange/resources")
+        _check(browser, page, page.url, "data-resources")
     finally:
         page.context.close()
 

@@ -122,7 +122,8 @@ def test_applicant_cannot_open_anothers_application(pages: Pages) -> None:
 
 
 def _task_link(html: str, procedure: str) -> str:
-    match = re.search(rf'data-procedure="{procedure}"[^>]*>\s*<th scope="row"><a href="(/workbench/tasks/[^"]+)"', html)
+    match = re.search(rf'data-procedure="{procedure}"[^>]*>.*?<th scope="row"><a href="(/workbench/tasks/[^"]+)"', html,
+                      re.S)
     assert match, html
     return match.group(1)
 

@@ -99,7 +99,7 @@ class World:
         who = self.staff_for(task)
         accepted = self.decide(who, task, {"kind": "accept"})
         assert accepted.status_code == 200, accepted.text
-        approved = self.decide(who, accepted.json(), {"kind": "approve", "result": result or {}})
+        approved = self.decide(who, accepted.json(), {"kind": "approve", "result": result or {"number": "T-1"}})
         assert approved.status_code == 200, approved.text
         return approved.json()
 
@@ -239,6 +239,11 @@ def test_decisions_follow_the_dag_with_versions_and_departments(world: World) ->
     # Reusing the old version now fails: someone else's change cannot be overwritten.
     assert world.decide("samr-staff", licence, {"kind": "approve", "result": {}}).status_code == 412
 
+    # An approval names its document and number (文书名称、文号): the service refuses it without (422).
+    blank = world.decide("samr-staff", accepted.json(), {"kind": "approve", "result": {"document": " "}})
+    assert blank.status_code == 422 and blank.headers["content-type"].startswith("application/problem+json")
+    assert {e["field"] for e in blank.json()["errors"]} >= {"result.document", "result.number"}, blank.text
+
     world.clock.now = THURSDAY
     approved = world.decide("samr-staff", accepted.json(), {"kind": "approve", "result": {"number": "L-1"}})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
@@ -335,7 +340,8 @@ def test_supplement_round_trip_completion_results_and_rating(world: World) -> No
     # Results only once everything is approved.
     assert world.get("acme", f"/api/v1/applications/{app['id']}/results").status_code == 409
     assert world.post("acme", f"/api/v1/applications/{app['id']}/rating", json={"score": 5}).status_code == 409
-    approve = world.decide("fire-staff", by_name["fire-safety-check-commitment"], {"kind": "approve", "result": {}})
+    approve = world.decide("fire-staff", by_name["fire-safety-check-commitment"],
+                           {"kind": "approve", "result": {"number": "XF-1"}})
     assert approve.status_code == 200
     last = world.decide("samr-staff", by_name["food-business-permit"],
                         {"kind": "approve", "result": {"number": "JY-1"}})
@@ -511,7 +517,8 @@ def test_every_state_change_is_audited_and_sent(world: World) -> None:
         if task["status"] in ("ready", "accepted"):
             if task["status"] == "ready":
                 task = world.decide(world.staff_for(task), task, {"kind": "accept"}).json()
-            assert world.decide(world.staff_for(task), task, {"kind": "approve", "result": {}}).status_code == 200
+            approved = world.decide(world.staff_for(task), task, {"kind": "approve", "result": {"number": "T-2"}})
+            assert approved.status_code == 200, approved.text
     assert world.post("acme", f"/api/v1/applications/{app['id']}/rating", json={"score": 5}).status_code == 201
 
     engine = world.server.engine

@@ -89,10 +89,12 @@ def test_last_two_approvals_together_complete_once(engine: Engine, actors: dict[
 
     def decide(task: dict[str, Any], kind: str) -> dict[str, Any]:
         actor = actors[f"{task['department']}-staff"]
-        # The 营业执照 produces the USCC: its department enters it on approval.
+        # The 营业执照 produces the USCC: its department enters it on approval, with the 文号 every approval needs.
         produced = {"enterprise_uscc": USCC_PRODUCED} if (
             kind == "approve" and task["procedure"] == "business-registration") else {}
-        return cases.decide_task(engine, actor, task["id"], cases.Decision(cases.DecisionKind(kind), produced=produced),
+        result = {"number": f"T-{task['procedure']}"} if kind == "approve" else None
+        return cases.decide_task(engine, actor, task["id"],
+                                 cases.Decision(cases.DecisionKind(kind), result=result, produced=produced),
                                  expected_version=task["version"], catalog=catalog, now=NOW)
 
     def tasks() -> list[dict[str, Any]]:

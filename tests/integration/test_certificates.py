@@ -146,8 +146,8 @@ def test_issued_with_the_approval_audited_and_announced(world: World) -> None:
     application = approved_licence(world, "acme", "cert-2")
     [item] = certificates_of(world, "acme", application["id"]).json()
     row = stored_row(world, item["id"])
-    # No 文号 given: one is generated; the holder is the enterprise, by its USCC.
-    assert row["number"].startswith("SAMR-20260302-")
+    # The approval's 文号 (required) is the certificate number; the holder is the enterprise, by its USCC.
+    assert row["number"] == "T-1"
     assert (row["holder_identifier"], row["holder_kind"]) == (USCC_ACME, "organisation")
     assert count(world, AuditEntry, AuditEntry.action == "certificate.issued", AuditEntry.subject_id == item["id"]) == 1
     assert count(world, OutboxEvent, OutboxEvent.kind == "certificate.issued",
@@ -160,7 +160,7 @@ def test_a_bad_validity_refuses_the_approval_and_issues_nothing(world: World) ->
     app = world.submit("cert-3", body_for(world)).json()
     licence = world.tasks_of(app["id"])[LICENCE]
     accepted = world.decide("samr-staff", licence, {"kind": "accept"}).json()
-    backwards = {"valid_from": "2026-03-02", "valid_until": "2025-01-01"}
+    backwards = {"number": "L-9", "valid_from": "2026-03-02", "valid_until": "2025-01-01"}
     refused = world.decide("samr-staff", accepted, {"kind": "approve", "result": backwards})
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["result.valid_until"]

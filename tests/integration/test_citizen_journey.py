@@ -227,5 +227,5 @@ def test_the_operator_home_lists_what_the_operator_can_do(demo: LiveServer) -> N
         page = operator.get("/operator")
         assert page.status_code == 200
         for text in ("部门与对接地址", "用户", "事项目录版本", "重点事项清单", "数据资源目录发布",
-                     "onething users add", "zhangsan"):
+                     "开户", "zhangsan"):
             assert text in page.text, text

@@ -15,8 +15,10 @@ from onething.cases.model import (
     DecisionKind,
     InvalidTransition,
     TaskStatus,
+    allowed_decisions,
     application_status_for,
     decide,
+    decision_name,
     ready_successors,
     transition,
 )
@@ -132,3 +134,16 @@ def test_ready_successors_need_all_predecessors_approved() -> None:
     assert ready_successors(after, statuses) == []
     statuses |= {"fire": T.approved}
     assert ready_successors(after, statuses) == ["sign"]
+
+
+def test_decisions_offered_and_named_by_status() -> None:
+    assert allowed_decisions(T.ready) == [DecisionKind.accept, DecisionKind.reject, DecisionKind.request_supplement]
+    assert allowed_decisions(T.accepted) == [DecisionKind.approve, DecisionKind.reject,
+                                             DecisionKind.request_supplement]
+    for status in (T.waiting, T.supplement_required, T.approved, T.rejected, T.cancelled):
+        assert allowed_decisions(status) == []
+    assert decision_name(T.ready, DecisionKind.reject) == "不予受理"
+    assert decision_name(T.accepted, DecisionKind.reject) == "不予许可"
+    for status in T:
+        for kind in allowed_decisions(status):
+            assert decision_name(status, kind) != kind.value  # every offered decision has a Chinese name

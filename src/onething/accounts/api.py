@@ -3,7 +3,7 @@
 """
 
 from onething.accounts.errors import AuthenticationFailed, DuplicateUser, Forbidden, InvalidUser, NotFound
-from onething.accounts.identifiers import check_resident_id, check_uscc
+from onething.accounts.identifiers import check_resident_id, check_uscc, mask_identifier
 from onething.accounts.lifecycle import issue_token
 from onething.accounts.model import SYSTEM, Actor, Role
 from onething.accounts.permissions import PERMISSIONS, authorize, can
@@ -27,4 +27,5 @@ __all__ = [
     "check_uscc",
     "create_user",
     "issue_token",
+    "mask_identifier",
 ]

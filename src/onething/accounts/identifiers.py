@@ -41,3 +41,14 @@ def check_uscc(value: str) -> str:
         raise ValueError("统一社会信用代码校验位不正确") from None
     except ValidationError:
         raise ValueError("统一社会信用代码无效") from None
+
+
+def mask_identifier(value: str | None) -> str:
+    """An identifier as staff lists show it (1101**********0011): the first and last four characters.
+
+    Short values (under 9 characters) are masked whole; ``None`` or empty gives ""."""
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]

@@ -23,7 +23,14 @@ from onething.cases.prefill import (
     own_consent,
     prefill,
 )
-from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
+from onething.cases.queries import (
+    application_numbers,
+    get_application,
+    get_task,
+    list_applications,
+    list_tasks,
+    results,
+)
 from onething.cases.rating import answer_rectification, list_rectifications, rate_application
 from onething.cases.service import (
     Decision,
@@ -33,9 +40,18 @@ from onething.cases.service import (
     submit_application,
     withdraw_application,
 )
-from onething.cases.workbench import rating_of
+from onething.cases.workbench import (
+    QUEUE_SORTS,
+    QueuePage,
+    QueueQuery,
+    applicant_of,
+    certificate_preview,
+    queue,
+    rating_of,
+)
 
 __all__ = [
+    "QUEUE_SORTS",
     "ApplicationStatus",
     "CaseError",
     "Conflict",
@@ -48,6 +64,8 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "Prefilled",
+    "QueuePage",
+    "QueueQuery",
     "Submitted",
     "TaskStatus",
     "TooLarge",
@@ -55,7 +73,10 @@ __all__ = [
     "UploadQuotaExceeded",
     "answer_rectification",
     "answer_supplement",
+    "applicant_of",
+    "application_numbers",
     "attach_file",
+    "certificate_preview",
     "consent_offer",
     "consent_to_prefill",
     "decide_task",
@@ -69,6 +90,7 @@ __all__ = [
     "overdue",
     "own_consent",
     "prefill",
+    "queue",
     "rate_application",
     "rating_of",
     "results",

@@ -17,7 +17,7 @@ from onething.cases.tables import ApplicationRow, TaskRow
 from onething.cases.views import task_view
 from onething.catalog.model import Catalog
 from onething.db import session_scope
-from onething.workdays import calendar_for, china_date
+from onething.workdays import WorkdayCalendar, calendar_for, china_date
 
 RUNNING = (TaskStatus.ready.value, TaskStatus.accepted.value)
 
@@ -40,6 +40,15 @@ def _query(engine: Engine, actor: Actor, department: str | None, low: date | Non
         return [(task, thing) for task, thing in session.execute(statement)]
 
 
+def overdue_days(due: date | None, today: date, calendar: WorkdayCalendar) -> int:
+    """How many working days past ``due`` a running task is on ``today`` (0 when not overdue or no due date).
+
+    The one rule for 已超期 N 个工作日, for staff queues and the applicant's pages alike."""
+    if due is None or due >= today:
+        return 0
+    return calendar.working_days_between(due, today)
+
+
 def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | None = None,
             department: str | None = None) -> list[dict[str, Any]]:
     """Running tasks past their due date (已超期), with how many working days late."""
@@ -49,7 +58,7 @@ def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | N
     for task, thing in _query(engine, actor, department, None, today, strict_high=True):
         view = task_view(task, thing=thing)
         assert task.due is not None
-        view["overdue_days"] = calendar.working_days_between(task.due, today)
+        view["overdue_days"] = overdue_days(task.due, today, calendar)
         out.append(view)
     return out
 

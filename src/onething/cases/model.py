@@ -78,6 +78,22 @@ DECISION_TARGET: Mapping[DecisionKind, TaskStatus] = {
     DecisionKind.request_supplement: T.supplement_required,
 }
 
+# What each decision is called in the status it is taken from (决定名称): a refusal before acceptance is
+# 不予受理, after acceptance 不予许可 — the page and the audit read the name from here, not from a template.
+DECISION_NAMES: Mapping[tuple[TaskStatus, DecisionKind], str] = {
+    (T.ready, DecisionKind.accept): "受理",
+    (T.ready, DecisionKind.request_supplement): "补正告知",
+    (T.ready, DecisionKind.reject): "不予受理",
+    (T.accepted, DecisionKind.approve): "办结（准予许可）",
+    (T.accepted, DecisionKind.request_supplement): "补正告知",
+    (T.accepted, DecisionKind.reject): "不予许可",
+}
+
+# The document fields (文书) each decision needs, by form name: an approval names its document and number.
+DECISION_DOCUMENT_FIELDS: Mapping[DecisionKind, tuple[str, ...]] = {
+    DecisionKind.approve: ("document", "number"),
+}
+
 TASK_OPEN = frozenset({T.waiting, T.ready, T.accepted, T.supplement_required})
 """Task statuses that still expect work (and can be cancelled)."""
 
@@ -121,6 +137,23 @@ def decide(current: TaskStatus, kind: DecisionKind) -> TaskStatus:
     if current is T.supplement_required:
         raise InvalidTransition("task", current.value, target.value)
     return transition(current, target)
+
+
+def allowed_decisions(current: TaskStatus) -> list[DecisionKind]:
+    """The decisions the transition table allows on a task in ``current``, in the order they are offered."""
+    allowed = []
+    for kind in DecisionKind:
+        try:
+            decide(current, kind)
+        except InvalidTransition:
+            continue
+        allowed.append(kind)
+    return allowed
+
+
+def decision_name(current: TaskStatus, kind: DecisionKind) -> str:
+    """The decision's name in the task's status (不予受理 at intake, 不予许可 after acceptance)."""
+    return DECISION_NAMES.get((current, kind), kind.value)
 
 
 def application_status_for(current: ApplicationStatus, tasks: Iterable[TaskStatus]) -> ApplicationStatus:

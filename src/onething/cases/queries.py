@@ -4,12 +4,13 @@ department's task queue, and the results of a completed application. Read-only, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
-from onething.accounts.api import Actor, Role, authorize, can
+from onething.accounts.api import Actor, Forbidden, Role, authorize, can
 from onething.cases.errors import Conflict, Invalid
 from onething.cases.model import ApplicationStatus, TaskStatus
 from onething.cases.records import full_view, plan_of, tasks_of, visible_application, visible_task
@@ -106,3 +107,24 @@ def results(engine: Engine, actor: Actor, application_id: str) -> list[dict[str,
                 "decided_at": task.decided_at.isoformat() if task.decided_at else None,
             })
         return out
+
+
+def application_numbers(engine: Engine, actor: Actor, *, ids: Iterable[str] = (),
+                        numbers: Iterable[str] = ()) -> dict[str, str]:
+    """Application id ↔ 办件编号 for operators and auditors (who search the audit log by number): a map from
+    each given id to its number and from each given number to its id. Others are refused."""
+    if not (can(actor, "application:read") or can(actor, "audit:read")):
+        raise Forbidden("application:read")
+    wanted_ids, wanted_numbers = set(ids), set(numbers)
+    out: dict[str, str] = {}
+    if not wanted_ids and not wanted_numbers:
+        return out
+    with session_scope(engine) as session:
+        statement = select(ApplicationRow.id, ApplicationRow.number).where(
+            or_(ApplicationRow.id.in_(wanted_ids), ApplicationRow.number.in_(wanted_numbers)))
+        for app_id, number in session.execute(statement):
+            if app_id in wanted_ids:
+                out[app_id] = number
+            if number in wanted_numbers:
+                out[number] = app_id
+    return out

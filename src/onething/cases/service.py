@@ -395,7 +395,24 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
 # --- department decisions -------------------------------------------------------------------------------
 
 
-def _check_decision(decision: Decision, plan: Plan) -> None:
+def _document_errors(decision: Decision, plan: Plan, procedure: str) -> list[tuple[str, str]]:
+    """An approval names its document (文书名称; the procedure's result from the catalog when not typed) and
+    its number (文号): both are required, whatever the client (page, API, sandbox department)."""
+    result = decision.result if isinstance(decision.result, Mapping) else {}
+    planned = next((p for p in plan.procedures if p.id == procedure), None)
+    errors: list[tuple[str, str]] = []
+    document = result.get("document")
+    if document is None and planned is not None:
+        document = planned.result
+    if not isinstance(document, str) or not document.strip():
+        errors.append(("result.document", "请填写文书名称"))
+    number = result.get("number")
+    if not isinstance(number, str) or not number.strip():
+        errors.append(("result.number", "请填写文号"))
+    return errors
+
+
+def _check_decision(decision: Decision, plan: Plan, procedure: str) -> None:
     errors: list[tuple[str, str]] = []
     needs_reason = decision.kind in (DecisionKind.reject, DecisionKind.request_supplement)
     if needs_reason and (not isinstance(decision.reason, str) or not decision.reason.strip()):
@@ -409,7 +426,10 @@ def _check_decision(decision: Decision, plan: Plan) -> None:
                                                                                                Mapping):
         errors.append(("result", "应为对象"))
     if decision.kind is DecisionKind.approve:
-        errors.extend(certificates.result_errors(decision.result))
+        missing = _document_errors(decision, plan, procedure)
+        named = {name for name, _message in missing}
+        errors.extend(missing)
+        errors.extend(e for e in certificates.result_errors(decision.result) if e[0] not in named)
     if decision.produced and decision.kind is not DecisionKind.approve:
         errors.append(("produced", "只有准予（办结）时填写本事项产生的信息"))
     if errors:
@@ -461,9 +481,11 @@ def decide_task(engine: Engine, actor: Actor, task_id: str, decision: Decision, 
         if task.version != expected_version:
             raise PreconditionFailed(f"版本已变化：当前版本 {task.version}，请求基于 {expected_version}")
         plan = plan_of(app)
-        _check_decision(decision, plan)
-        changes = Changes(actor, now)
+        # The state machine first: a decision the task's status does not allow is refused as such (409),
+        # whatever its fields; then the fields the decision needs (422).
         target = decide(TaskStatus(task.status), decision.kind)
+        _check_decision(decision, plan, task.procedure)
+        changes = Changes(actor, now)
         data: dict[str, Any] = {"kind": decision.kind.value}
         if decision.kind is DecisionKind.approve:
             produced = _produced_values(decision, plan, task.procedure)

@@ -32,6 +32,7 @@ from onething.certificates.model import (
     Content,
     Holder,
     Verdict,
+    masked,
     sign,
     verdict,
 )
@@ -83,6 +84,29 @@ def _holder(session: Session, applicant_id: int) -> Holder:
     if user.uscc:
         return Holder(name=user.display_name or user.name, identifier=user.uscc, kind="organisation")
     return Holder(name=user.display_name or user.name, identifier=user.id_number, kind="person")
+
+
+def preview_for_approval(session: Session, *, applicant_id: int, department_name: str, title: str,
+                         result: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The certificate an approval with ``result`` would issue, field by field, without signing or storing it
+    (证照预览): what :func:`issue_for_approval` prints, with the holder's ID masked as on the certificate.
+    A number left blank shows as None (the issue generates one); dates that do not parse are left out."""
+    holder = _holder(session, applicant_id)
+    number = result.get(NUMBER)
+    dates: dict[str, date | None] = {}
+    for name in (VALID_FROM, VALID_UNTIL):
+        try:
+            dates[name] = _date(result.get(name))
+        except ValueError:
+            dates[name] = None
+    return {
+        "title": title, "issuer": department_name, "holder": holder.name,
+        "holder_identifier": masked(holder.identifier, holder.kind), "holder_kind": holder.kind,
+        "number": number.strip() if isinstance(number, str) and number.strip() else None,
+        "valid_from": (dates[VALID_FROM] or now.astimezone(CHINA).date()).isoformat(),
+        "valid_until": until.isoformat() if (until := dates[VALID_UNTIL]) else None,
+        "fields": {k: v for k, v in result.items() if k not in RESERVED and v not in (None, "")},
+    }
 
 
 def issue_for_approval(session: Session, *, application_id: str, task_id: str, procedure: str, applicant_id: int,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from onething.cases.model import DecisionKind, InvalidTransition, TaskStatus, decide
+from onething.cases.model import TaskStatus, decision_name
+from onething.cases.model import allowed_decisions as model_allowed_decisions
 from onething.catalog.model import Catalog
 from onething.intake.model import FormField, Plan
 from onething.workdays import CHINA_TIME
@@ -184,16 +185,11 @@ def split_errors(errors: Sequence[tuple[str, str]], field_ids: Iterable[str]) ->
 # --- department work --------------------------------------------------------------------------------------
 
 
-def allowed_decisions(status: str) -> list[str]:
-    """The decisions the transition table allows on a task in ``status`` (buttons to show)."""
-    allowed = []
-    for kind in DecisionKind:
-        try:
-            decide(TaskStatus(status), kind)
-        except InvalidTransition:
-            continue
-        allowed.append(kind.value)
-    return allowed
+def allowed_decisions(status: str) -> dict[str, str]:
+    """The decisions the transition table allows on a task in ``status`` (the forms to show), each with its
+    name in that status (不予受理 at intake, 不予许可 after acceptance)."""
+    current = TaskStatus(status)
+    return {kind.value: decision_name(current, kind) for kind in model_allowed_decisions(current)}
 
 
 def procedure_fields(plan: Plan, procedure: str) -> list[FormField]:

@@ -9,8 +9,10 @@ department's task answers 404 like one that does not exist.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
@@ -38,9 +40,13 @@ router = APIRouter(include_in_schema=False)
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
+SORT_LABELS = {"due": "办结期限（早→晚）", "-due": "办结期限（晚→早）", "received": "收件时间（早→晚）",
+               "-received": "收件时间（晚→早）"}
+# The approve form's document fields, sent as the decision's ``result``; a catalog that says what a procedure
+# produces adds its fields here (certificate fields are every other key of the result).
+APPROVE_FIELDS: tuple[str, ...] = ("document", "number", "valid_from", "valid_until")
 STATUS_FILTERS = ("ready", "accepted", "supplement_required", "waiting", "approved", "rejected", "cancelled")
-DONE_MESSAGES = {kind: f"已{label}。" for kind, label in views.DECISION_LABELS.items()}
-DONE_MESSAGES["request_supplement"] = "已向申请人发出补正告知，办理时限暂停计算。"
+DONE_MESSAGES = {"request_supplement": "已向申请人发出补正告知，办理时限暂停计算。", "approve": "已办结（准予许可）。"}
 STALE_MESSAGE = "该事项已被他人处理：您看到的页面已过期，以下为最新状态，请核对后再操作。"
 
 
@@ -51,20 +57,50 @@ def _staff(actor: Actor) -> None:
 
 @router.get("/workbench")
 def queue(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
-          status: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+          status: Annotated[str | None, Query(max_length=40)] = None,
+          thing: Annotated[str | None, Query(max_length=64)] = None,
+          overdue: Annotated[str | None, Query(max_length=5)] = None,
+          number: Annotated[str | None, Query(max_length=40)] = None,
+          sort: Annotated[str | None, Query(max_length=20)] = None,
+          page: Annotated[int, Query(ge=1, le=100000)] = 1) -> Response:
+    """The department's queue: filters (状态、事项、超期), search by 办件编号, sort and pages of 25."""
     _staff(actor)
     chosen = status if status in STATUS_FILTERS else None
-    tasks = cases.list_tasks(engine, actor, status=chosen)
+    typed = (number or "").strip() or None
+    query = cases.QueueQuery(status=chosen, thing=(thing or None) if thing in catalog.things else None,
+                             overdue_only=overdue == "1", number=typed,
+                             sort=sort if sort in cases.QUEUE_SORTS else "due", page=page)
     now = now_of(request)
+    search_error = None
     try:
-        overdue = {t["id"]: t["overdue_days"] for t in cases.overdue(engine, actor, now=now, catalog=catalog)}
+        result = cases.queue(engine, actor, query, now=now, catalog=catalog)
+    except cases.Invalid as exc:
+        search_error = "；".join(message for _name, message in exc.errors)
+        result = cases.queue(engine, actor, dataclasses.replace(query, number=None, page=1), now=now,
+                             catalog=catalog)
+        query = dataclasses.replace(query, number=None)
+    except UnknownCalendarYear:
+        result = cases.QueuePage()
+        search_error = "工作日历未配置当年，暂时无法计算超期；请联系平台运营人员。"
+    try:
         soon = {t["id"]: t["days_left"] for t in cases.due_soon(engine, actor, now=now, catalog=catalog,
                                                                   days=get_case_settings().due_soon_days)}
     except UnknownCalendarYear:
-        overdue, soon = {}, {}
+        soon = {}
+    filters = {"status": query.status or "", "thing": query.thing or "", "overdue": "1" if query.overdue_only else "",
+               "number": typed or "", "sort": query.sort}
     return render(request, "cases/workbench.html", template_context(
-        request, tasks=tasks, overdue=overdue, soon=soon, status=chosen or "", filters=STATUS_FILTERS,
+        request, page=result, tasks=result.rows, soon=soon, filters=filters, status_filters=STATUS_FILTERS,
+        sorts=SORT_LABELS, search_error=search_error, typed_number=typed or "",
+        page_query=lambda n, **changes: urlencode({k: v for k, v in {**filters, **changes, "page": str(n)}.items()
+                                                     if v and not (k == "page" and v == "1")}),
         nav="cases-workbench", **views.template_helpers(catalog)), headers={"Cache-Control": "no-store"})
+
+
+def _approval_result(posted: Mapping[str, Any]) -> dict[str, str]:
+    """The approve form's document fields as the decision's ``result``: only what was typed."""
+    return {name: value.strip() for name in APPROVE_FIELDS
+            if isinstance(value := posted.get(name), str) and value.strip()}
 
 
 def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, task_id: str, *,
@@ -80,13 +116,18 @@ def _task_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog,
     fields = views.procedure_fields(plan, task["procedure"])
     materials = views.procedure_materials(plan, task["procedure"])
     files = [f for f in application["files"] if f["material"] in {m.id for m in materials}]
+    decisions = views.allowed_decisions(task["status"])
+    approving = posted if failed_kind == "approve" and posted else {}
+    preview = (cases.certificate_preview(engine, actor, task_id, _approval_result(approving), now=now_of(request))
+               if "approve" in decisions else None)
     context = template_context(
         request, task=task, application=application, plan=plan, procedure=procedure, fields=fields,
         produced_fields=[f for f in plan.form.fields if procedure is not None and f.id in procedure.produces],
         materials=materials, files=files, history=[(views.local_time(e["at"]), views.event_text(e)) for e in history],
         predecessors=[planned[p] for p in task["after"] if p in planned],
         supplements=[s for s in application["supplements"] if s["task"] == task_id],
-        decisions=views.allowed_decisions(task["status"]), message=message, notice=notice,
+        decisions=decisions, message=message, notice=notice, preview=preview,
+        applicant=cases.applicant_of(engine, actor, task["application"]),
         certificate=certificates.certificate_of_task(engine, actor, task_id),
         failed_kind=failed_kind, errors=errors or {}, posted=posted or {}, nav="cases-workbench",
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
@@ -109,10 +150,12 @@ def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
         return value.strip() if isinstance(value, str) else ""
 
     if kind is cases.DecisionKind.approve:
-        result = {key: value for key, value in (("document", text("document")), ("number", text("number"))) if value}
+        # 文书名称 and 文号 go as typed, even blank, so the service refuses an approval that leaves them empty.
+        required = {name: text(name) for name in ("document", "number") if name in raw}
         produced = {str(key)[len(PRODUCED_PREFIX):]: value.strip() for key, value in raw.items()
                     if str(key).startswith(PRODUCED_PREFIX) and isinstance(value, str)}
-        return cases.Decision(kind=kind, result=result, produced=produced)
+        return cases.Decision(kind=kind, result={**_approval_result({name: text(name) for name in APPROVE_FIELDS}),
+                                                 **required}, produced=produced)
     if kind is cases.DecisionKind.reject:
         return cases.Decision(kind=kind, reason=text("reason"))
     if kind is cases.DecisionKind.request_supplement:
@@ -120,6 +163,24 @@ def _decision(raw: FormData, kind: cases.DecisionKind) -> cases.Decision:
                               fields=tuple(v for v in raw.getlist("fields") if isinstance(v, str)),
                               materials=tuple(v for v in raw.getlist("materials") if isinstance(v, str)))
     return cases.Decision(kind=kind)
+
+
+def _error_key(name: str) -> str:
+    """A service error's name as the form field it belongs to: ``result.number`` → ``number``."""
+    head, _, rest = name.partition(".")
+    return rest if head == "result" and rest else head
+
+
+@router.post("/workbench/tasks/{task_id}/preview")
+async def preview(request: Request, task_id: str, actor: CurrentActor, engine: EngineDep,
+                  catalog: CatalogDep) -> Response:
+    """The approve form sent with 预览证照: the page again, with the certificate as these values would issue it.
+    Nothing is decided or stored."""
+    _staff(actor)
+    raw = await request.form()
+    posted = {"kind": "approve", **{name: str(raw.get(name, "")) for name in APPROVE_FIELDS}}
+    return await run_in_threadpool(lambda: _task_page(request, actor, engine, catalog, task_id,
+                                                      failed_kind="approve", posted=posted))
 
 
 @router.post("/workbench/tasks/{task_id}/decision")
@@ -135,14 +196,16 @@ async def decide(request: Request, task_id: str, actor: CurrentActor, engine: En
     version_text = str(raw.get("version", ""))
     version = int(version_text) if version_text.isdigit() else None
     decision = _decision(raw, kind)
-    posted = {"kind": kind.value, "reason": raw.get("reason", ""), "document": raw.get("document", ""),
-              "number": raw.get("number", ""), "fields": raw.getlist("fields"), "materials": raw.getlist("materials"),
+    posted = {"kind": kind.value, "reason": raw.get("reason", ""), "fields": raw.getlist("fields"),
+              "materials": raw.getlist("materials"), **{name: raw.get(name, "") for name in APPROVE_FIELDS},
               "produced": {k[len(PRODUCED_PREFIX):]: v for k, v in raw.items() if k.startswith(PRODUCED_PREFIX)}}
 
     def again(status_code: int, message: str | None = None, errors: Mapping[str, str] | None = None) -> Response:
         return _task_page(request, actor, engine, catalog, task_id, status_code=status_code, message=message,
                           failed_kind=kind.value, errors=errors, posted=posted)
 
+    before = await run_in_threadpool(lambda: cases.get_task(engine, actor, task_id))
+    done = views.allowed_decisions(before["status"]).get(kind.value)
     try:
         await run_in_threadpool(lambda: cases.decide_task(engine, actor, task_id, decision,
                                                           expected_version=version, catalog=catalog,
@@ -152,10 +215,11 @@ async def decide(request: Request, task_id: str, actor: CurrentActor, engine: En
     except (cases.InvalidTransition, cases.Conflict):
         return await run_in_threadpool(again, 409, STALE_MESSAGE)
     except cases.Invalid as exc:
-        errors = {(name if name.startswith(PRODUCED_PREFIX) else name.split(".", 1)[0]): message
+        errors = {(name if name.startswith(PRODUCED_PREFIX) else _error_key(name)): message
                   for name, message in exc.errors}
         return await run_in_threadpool(again, 422, "请按提示修改后再提交。", errors)
     except UnknownCalendarYear as exc:
         raise Problem(503, detail=f"工作日历未配置 {exc.year} 年，暂时无法计算办理时限；请联系平台运营人员。",
                       type_="/problems/calendar-year-unknown") from None
-    return redirect_with_notice(engine, request, f"/workbench/tasks/{task_id}", DONE_MESSAGES[kind.value])
+    message = DONE_MESSAGES.get(kind.value) or f"已{done or views.DECISION_LABELS[kind.value]}。"
+    return redirect_with_notice(engine, request, f"/workbench/tasks/{task_id}", message)
