@@ -99,7 +99,7 @@ def _form(catalog: Catalog) -> dict[str, Any]:
 def _approve(world: Newborn, task: dict[str, Any], produced: dict[str, Any] | None = None) -> httpx.Response:
     accepted = world.decide(task, {"kind": "accept"})
     assert accepted.status_code == 200, accepted.text
-    return world.decide(accepted.json(), {"kind": "approve", "result": {}, "produced": produced or {}})
+    return world.decide(accepted.json(), {"kind": "approve", "result": {"number": "批-1"}, "produced": produced or {}})
 
 
 def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newborn: Newborn) -> None:
@@ -132,7 +132,7 @@ def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newbo
     problem = assert_problem(refused, 422)
     assert [e["field"] for e in problem["errors"]] == ["produced.birth_certificate_number"]
     task = world.tasks(app_id)["birth-medical-certificate"]
-    assert world.decide(task, {"kind": "approve", "result": {},
+    assert world.decide(task, {"kind": "approve", "result": {"number": "批-1"},
                                "produced": {"birth_certificate_number": "Q110012345"}}).status_code == 200
     assert _approve(world, world.tasks(app_id)["birth-registration-service"]).status_code == 200
 
@@ -141,10 +141,10 @@ def test_the_police_station_fills_the_childs_number_and_later_tasks_see_it(newbo
     accepted = world.decide(household, {"kind": "accept"}).json()
     missing = world.decide(accepted, {"kind": "approve", "result": {"number": "户-1"}})
     assert [e["field"] for e in assert_problem(missing, 422)["errors"]] == ["produced.child_id_number"]
-    bad = world.decide(accepted, {"kind": "approve", "result": {},
+    bad = world.decide(accepted, {"kind": "approve", "result": {"number": "批-1"},
                                   "produced": {"child_id_number": CHILD[:-1] + "1"}})
     assert [e["field"] for e in assert_problem(bad, 422)["errors"]] == ["produced.child_id_number"]
-    stranger = world.decide(accepted, {"kind": "approve", "result": {},
+    stranger = world.decide(accepted, {"kind": "approve", "result": {"number": "批-1"},
                                        "produced": {"child_id_number": CHILD, "child_name": "别的"}})
     assert {e["field"] for e in assert_problem(stranger, 422)["errors"]} == {"produced.child_name"}
     not_now = world.decide(accepted, {"kind": "reject", "reason": "不符合条件",

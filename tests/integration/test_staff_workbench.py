@@ -242,7 +242,9 @@ def test_approval_needs_document_and_number_and_previews_the_certificate(desk: D
         assert re.search(rf'id="approve-{name}"[^>]*aria-invalid="true"', blank.text, re.S)
     assert 'id="task-status">办理中<' in blank.text
 
-    done = samr.post(f"{task}/decision", data={**base, "number": "京市监登字〔2026〕第9号"})
+    # Registration produces the company's USCC: the department enters it with the approval.
+    done = samr.post(f"{task}/decision", data={**base, "number": "京市监登字〔2026〕第9号",
+                                               "produced.enterprise_uscc": "91110105MA01ABCD00"})
     assert done.status_code == 303, done.text
     after = samr.get(task).text
     assert 'id="task-status">已办结<' in after and "已签发的电子证照" in after and "京市监登字〔2026〕第9号" in after
