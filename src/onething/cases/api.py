@@ -1,6 +1,6 @@
 """What other contexts (web, CLI, demo, metrics) use from cases: the service functions and their errors."""
 
-from onething.cases.deadlines import due_soon, overdue
+from onething.cases.deadlines import due_soon, late_words, lateness, overdue
 from onething.cases.errors import (
     CaseError,
     Conflict,
@@ -25,6 +25,8 @@ from onething.cases.prefill import (
 )
 from onething.cases.queries import get_application, get_task, list_applications, list_tasks, results
 from onething.cases.rating import answer_rectification, list_rectifications, rate_application
+from onething.cases.receipt import Receipt, receipt
+from onething.cases.receipt import render_pdf as render_receipt_pdf
 from onething.cases.service import (
     Decision,
     Submitted,
@@ -48,6 +50,7 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "Prefilled",
+    "Receipt",
     "Submitted",
     "TaskStatus",
     "TooLarge",
@@ -62,6 +65,8 @@ __all__ = [
     "due_soon",
     "get_application",
     "get_task",
+    "late_words",
+    "lateness",
     "list_applications",
     "list_rectifications",
     "list_tasks",
@@ -71,6 +76,8 @@ __all__ = [
     "prefill",
     "rate_application",
     "rating_of",
+    "receipt",
+    "render_receipt_pdf",
     "results",
     "submit_application",
     "withdraw_application",

@@ -17,7 +17,7 @@ from onething.cases.tables import ApplicationRow, TaskRow
 from onething.cases.views import task_view
 from onething.catalog.model import Catalog
 from onething.db import session_scope
-from onething.workdays import calendar_for, china_date
+from onething.workdays import WorkdayCalendar, calendar_for, china_date
 
 RUNNING = (TaskStatus.ready.value, TaskStatus.accepted.value)
 
@@ -48,8 +48,7 @@ def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | N
     out = []
     for task, thing in _query(engine, actor, department, None, today, strict_high=True):
         view = task_view(task, thing=thing)
-        assert task.due is not None
-        view["overdue_days"] = calendar.working_days_between(task.due, today)
+        view["overdue_days"] = working_days_late(task.due, today, calendar)
         out.append(view)
     return out
 
@@ -67,3 +66,29 @@ def due_soon(engine: Engine, actor: Actor, *, now: datetime, days: int = 2, cata
         view["days_left"] = calendar.working_days_between(today, task.due)
         out.append(view)
     return out
+
+
+def working_days_late(due: date | str | None, today: date, calendar: WorkdayCalendar) -> int:
+    """Working days a date is past (0 when not yet due): the one measure of 已超期 for staff and applicants."""
+    if due is None or due == "":
+        return 0
+    when = date.fromisoformat(due) if isinstance(due, str) else due
+    return calendar.working_days_between(when, today) if when < today else 0
+
+
+def late_words(days: int) -> str:
+    """``已超期 3 个工作日`` — how both the workbench and 我的办件 say it; empty when not late."""
+    return f"已超期 {days} 个工作日" if days > 0 else ""
+
+
+def lateness(application: dict[str, Any], *, now: datetime, catalog: Catalog | None = None) -> dict[str, Any]:
+    """How late an application (a view from ``get_application``/``list_applications``) and its running tasks
+    are: ``{"days": n, "words": "已超期 n 个工作日" | "", "tasks": {task id: n}}``. A finished application or a
+    task waiting for a supplement (clock paused) is never late."""
+    calendar = calendar_for(catalog.calendar if catalog else None)
+    today = china_date(now)
+    tasks = {t["id"]: working_days_late(t.get("due"), today, calendar)
+             for t in application.get("tasks", []) if t.get("status") in RUNNING}
+    active = application.get("status") in ("submitted", "in_progress")
+    days = working_days_late(application.get("promised_due"), today, calendar) if active else 0
+    return {"days": days, "words": late_words(days), "tasks": {k: v for k, v in tasks.items() if v}}

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
@@ -165,6 +165,17 @@ def withdraw(application_id: str, request: Request, actor: CurrentActor, engine:
     """Withdraw an application still being worked on (撤回)."""
     with _problems():
         return cases.withdraw_application(engine, actor, application_id, now=now_of(request))
+
+
+@router.get("/applications/{application_id}/receipt", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "受理回执 as a PDF"},
+                       **problem_responses(401, 404)})
+def receipt(application_id: str, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep) -> Response:
+    """The applicant's 受理回执 as a PDF (办件编号, promised dates, what happens next); the applicant alone."""
+    with _problems():
+        item = cases.receipt(engine, actor, application_id, catalog)
+    return Response(cases.render_receipt_pdf(item), media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="receipt-{item.number}.pdf"'})
 
 
 @router.get("/applications/{application_id}/results", responses=problem_responses(401, 404, 409))

@@ -58,6 +58,7 @@ DONE_MESSAGES = {
     "supplement": "补正材料已提交，相关部门将继续办理。",
     "rated": "感谢您的评价！",
     "uploaded": "材料已上传。",
+    "withdrawn": "申请已撤回，未办结的环节已终止。",
 }
 FAILED_MESSAGE = "以下材料未能上传，请在下方“补传材料”中重新上传：{}。"
 
@@ -333,8 +334,11 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
 def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep) -> Response:
     _applicant(actor)
     applications = cases.list_applications(engine, actor)
+    now = now_of(request)
+    late = {a["id"]: cases.lateness(a, now=now, catalog=catalog) for a in applications}
     return render(request, "cases/my_applications.html", template_context(
-        request, applications=applications, nav="my-applications", **views.template_helpers(catalog)))
+        request, applications=applications, nav="my-applications", late=late,
+        telling=views.telling_answers(applications, catalog), **views.template_helpers(catalog)))
 
 
 def _application_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, application_id: str, *,
@@ -367,6 +371,7 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
         open_supplements=open_supplements, rating_errors=rating_errors or [],
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
         ratable=application["status"] in ("completed", "rejected") and rating is None,
+        late=cases.lateness(application, now=now_of(request), catalog=catalog), late_words=cases.late_words,
         active=application["status"] in ("submitted", "in_progress", "supplement_required"),
         **views.template_helpers(catalog))
     return render(request, "cases/my_application.html", context, status_code=status_code,
@@ -378,6 +383,69 @@ def my_application(request: Request, application_id: str, actor: CurrentActor, e
                    catalog: CatalogDep) -> Response:
     _applicant(actor)
     return _application_page(request, actor, engine, catalog, application_id, notice=pop_flash(engine, request))
+
+
+@router.get("/me/applications/{application_id}/receipt")
+def receipt_page(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                 catalog: CatalogDep) -> Response:
+    """受理回执 to read or print (a print stylesheet leaves the receipt only)."""
+    _applicant(actor)
+    item = cases.receipt(engine, actor, application_id, catalog)
+    return render(request, "cases/receipt.html", template_context(request, receipt=item, nav="my-applications"),
+                  headers={"Cache-Control": "no-store"})
+
+
+@router.get("/me/applications/{application_id}/receipt.pdf")
+def receipt_pdf(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                catalog: CatalogDep) -> Response:
+    """The same receipt as a PDF; the applicant alone (anyone else: 404)."""
+    _applicant(actor)
+    item = cases.receipt(engine, actor, application_id, catalog)
+    return Response(cases.render_receipt_pdf(item), media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="receipt-{item.number}.pdf"'})
+
+
+WITHDRAWABLE = ("submitted", "in_progress", "supplement_required")
+
+
+def _withdraw_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, application_id: str, *,
+                   status_code: int = 200, message: str | None = None) -> Response:
+    application = cases.get_application(engine, actor, application_id)
+    statuses = [t["status"] for t in application["tasks"]]
+    return render(request, "cases/withdraw.html", template_context(
+        request, application=application, nav="my-applications", message=message,
+        open_count=sum(s in ("waiting", "ready", "accepted", "supplement_required") for s in statuses),
+        approved_count=statuses.count("approved"), after_close_days=_after_close_days(),
+        **views.template_helpers(catalog)), status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/me/applications/{application_id}/withdraw")
+def withdraw_confirm(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                     catalog: CatalogDep) -> Response:
+    """撤回 asks first, stating what withdrawing does; a finished application has nothing to withdraw."""
+    _applicant(actor)
+    application = cases.get_application(engine, actor, application_id)
+    if application["status"] not in WITHDRAWABLE:
+        return redirect_with_notice(engine, request, f"/me/applications/{application_id}",
+                                    "该申请已结束，无法撤回。", error=True)
+    return _withdraw_page(request, actor, engine, catalog, application_id)
+
+
+@router.post("/me/applications/{application_id}/withdraw")
+async def withdraw(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                   catalog: CatalogDep) -> Response:
+    _applicant(actor)
+    raw = await request.form()
+    if raw.get("confirm") != "yes":
+        return RedirectResponse(f"/me/applications/{application_id}/withdraw", status_code=303)
+    try:
+        await run_in_threadpool(lambda: cases.withdraw_application(engine, actor, application_id,
+                                                                   now=now_of(request)))
+    except (cases.InvalidTransition, cases.Conflict):
+        return await run_in_threadpool(lambda: _withdraw_page(
+            request, actor, engine, catalog, application_id, status_code=409,
+            message="该申请已办结或已结束，无法撤回。"))
+    return _done(engine, request, application_id, "withdrawn")
 
 
 def _done(engine: Engine, request: Request, application_id: str, done: str,
