@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from onething.workdays import calendar_for, china_date
-from tests.case_forms import ANSWERS, THING, create_people, hidden_inputs, restaurant_plan, typed_values
+from tests.case_forms import ANSWERS, THING, checked_radios, create_people, hidden_inputs, restaurant_plan, typed_values
 from tests.integration.test_case_pages import Pages, application_id, submit
 from tests.live import LiveServer
 
@@ -171,6 +171,7 @@ def test_rows_tell_two_applications_for_the_same_thing_apart(pages: Pages) -> No
     plan = restaurant_plan(pages.server.app.state.catalog, answers)
     data = {f"field.{k}": v for k, v in typed_values(plan).items()} | {f"answer.{k}": v for k, v in answers.items()}
     data |= {"csrf_token": hidden["csrf_token"], "idempotency_key": hidden["idempotency_key"]}
+    data |= checked_radios(form_page.text)
     second = application_id(acme.post(f"/things/{THING}/apply", data=data))
     listing = acme.get("/me/applications").text
     rows = {app: re.search(rf'data-application="{app}">(.*?)</tr>', listing, re.S) for app in (first, second)}

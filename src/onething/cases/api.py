@@ -1,6 +1,9 @@
 """What other contexts (web, CLI, demo, metrics) use from cases: the service functions and their errors."""
 
 from onething.cases.deadlines import due_soon, late_words, lateness, overdue
+from onething.cases.dispatch import LABELS as DELIVERY_LABELS
+from onething.cases.dispatch import allowed_methods as delivery_methods
+from onething.cases.dispatch import record_dispatch
 from onething.cases.errors import (
     CaseError,
     Conflict,
@@ -38,6 +41,7 @@ from onething.cases.service import (
 from onething.cases.workbench import rating_of
 
 __all__ = [
+    "DELIVERY_LABELS",
     "ApplicationStatus",
     "CaseError",
     "Conflict",
@@ -62,6 +66,7 @@ __all__ = [
     "consent_offer",
     "consent_to_prefill",
     "decide_task",
+    "delivery_methods",
     "due_soon",
     "get_application",
     "get_task",
@@ -77,6 +82,7 @@ __all__ = [
     "rate_application",
     "rating_of",
     "receipt",
+    "record_dispatch",
     "render_receipt_pdf",
     "results",
     "submit_application",

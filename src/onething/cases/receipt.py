@@ -22,6 +22,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import Engine
 
 from onething.accounts.api import Actor, NotFound, Role
+from onething.cases.dispatch import LABELS
 from onething.cases.queries import get_application
 from onething.catalog.model import Catalog
 from onething.intake.model import Plan
@@ -52,6 +53,7 @@ class Receipt:
     next_steps: tuple[str, ...]
     notifications: tuple[str, ...]
     materials: tuple[str, ...]          # submitted or exempt, by name
+    delivery: str = "未选择"             # 送达方式 as the applicant chose it
 
 
 def _local(moment: str | None) -> str:
@@ -90,7 +92,16 @@ def receipt(engine: Engine, actor: Actor, application_id: str, catalog: Catalog 
         application_id=application["id"], number=application["number"], thing_name=thing_name,
         applicant=actor.display_name or actor.name, submitted_at=_local(application["submitted_at"]),
         promised_due=application["promised_due"] or "—", status=application["status"], tasks=tuple(tasks),
-        next_steps=tuple(steps), notifications=(NOTIFY_IN_APP,), materials=materials)
+        next_steps=tuple(steps), notifications=(NOTIFY_IN_APP,), materials=materials,
+        delivery=delivery_text(application.get("delivery")))
+
+
+def delivery_text(delivery: dict[str, Any] | None) -> str:
+    """``邮寄至 北京市…`` / ``电子送达`` / ``窗口自取``; 未选择 for an application submitted without a choice."""
+    if not delivery:
+        return "未选择"
+    label = LABELS.get(delivery.get("method", ""), "未选择")
+    return f"{label}至 {delivery['address']}" if delivery.get("address") else label
 
 
 _registered = False
@@ -135,6 +146,7 @@ def render_pdf(item: Receipt) -> bytes:
     line(f"申请人：{item.applicant}")
     line(f"提交时间：{item.submitted_at}（北京时间）")
     line(f"承诺办结：{item.promised_due} 前")
+    line(f"结果送达：{item.delivery}")
     y -= 3 * mm
     line("各环节承诺时限", 13)
     for task in item.tasks:
@@ -155,9 +167,3 @@ def render_pdf(item: Receipt) -> bytes:
     pdf.showPage()
     pdf.save()
     return out.getvalue()
-
-
-def receipt_fields(item: Receipt) -> dict[str, Any]:
-    """The receipt as JSON-ready data (tests and API clients that want more than the PDF)."""
-    return {"number": item.number, "thing_name": item.thing_name, "promised_due": item.promised_due,
-            "tasks": [t.__dict__ for t in item.tasks], "next_steps": list(item.next_steps)}

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
 from onething.cases import prefill as shared_data
+from onething.cases.dispatch import checked_delivery
 from onething.cases.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from onething.cases.events import Changes
 from onething.cases.model import (
@@ -249,7 +250,7 @@ def _existing_submission(session: Session, applicant_id: int, key: str, digest: 
 def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalog_version: str, thing: str,
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
                        now: datetime, consent_id: str | None = None, application_ref: str | None = None,
-                       providers: Any = None, region: str | None = None) -> Submitted:
+                       providers: Any = None, region: str | None = None, delivery: Any = None) -> Submitted:
     """Submit once (一次提交): recompute the plan, validate the merged form, create one task per procedure.
 
     The same applicant, key and body answer the first application again; the same key with another body is
@@ -261,6 +262,9 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 
     ``region`` (a catalog region code) plans the application with that region's rules — the city's, inherited
     from its province and the national definitions — and is recorded on it. ``catalog`` is the national one.
+
+    ``delivery`` (``{"method": "electronic" | "post" | "window", "address"}``) is how the results reach the
+    applicant, limited to what the plan's procedures allow (``cases.dispatch``); optional for API clients.
     """
     authorize(actor, "application:submit")
     catalog = _region_catalog(catalog, region)
@@ -270,6 +274,8 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
         consent_id or application_ref) else {}
     if region:
         link["region"] = region
+    if delivery is not None:
+        link["delivery"] = delivery
     digest = request_hash(thing, answers, form, link or None)
     with session_scope(engine) as session:
         existing = _existing_submission(session, actor.user_id, idempotency_key, digest)
@@ -280,12 +286,23 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
                           now=now, providers=providers)
     if shared is not None:
         plan = shared.plan
-    values = _checked_form(plan, form, shared.locked if shared is not None else frozenset())
+    try:
+        values = _checked_form(plan, form, shared.locked if shared is not None else frozenset())
+        delivery_errors: list[tuple[str, str]] = []
+    except Invalid as exc:
+        values, delivery_errors = {}, exc.errors
+    try:
+        chosen = checked_delivery(catalog, plan, delivery)
+    except Invalid as exc:
+        delivery_errors = [*delivery_errors, *exc.errors]
+    if delivery_errors:
+        raise Invalid(delivery_errors)
     calendar = calendar_for(catalog.calendar)
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
-                                       calendar, now, shared, region or None, _division_code(catalog, region))
+                                       calendar, now, shared, region or None, _division_code(catalog, region),
+                                       chosen)
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
@@ -299,7 +316,8 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
                         key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
                         shared: shared_data.Prefilled | None = None, region: str | None = None,
-                        division_code: str | None = None) -> dict[str, Any]:
+                        division_code: str | None = None, delivery: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
     changes = Changes(actor, now)
     proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
@@ -310,7 +328,7 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
         exchange_ref=shared.ref if shared is not None else None,
         consent_id=shared.consent.id if shared is not None and shared.consent is not None else None,
-        data_proofs=proofs, region=region,
+        data_proofs=proofs, region=region, delivery=delivery,
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here

@@ -60,6 +60,8 @@ class ApplicationRow(Base):
     data_proofs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The region whose catalog rules planned it (catalog/regions/<code>); None: the national definitions.
     region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # 送达方式 chosen at 核对 and the tracking numbers of posted results (cases.dispatch); None: not chosen.
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),

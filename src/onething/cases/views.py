@@ -75,7 +75,7 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
         "answers": app.answers, "form": form, "files": [file_view(f) for f in files],
         "catalog_version": app.catalog_version, "region": app.region, "submitted_at": _iso(app.submitted_at),
         "completed_at": _iso(app.completed_at), "version": app.version,
-        "shared_data": shared_data_view(app, departments),
+        "shared_data": shared_data_view(app, departments), "delivery": app.delivery,
     }
 
 

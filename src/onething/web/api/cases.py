@@ -94,6 +94,9 @@ class SubmitBody(BaseModel):
     region: str | None = Field(default=None, max_length=64, description=(
         "the region code (`onething catalog regions`) whose rules plan the application; default: the platform's "
         "configured region (ONETHING_REGION), else the national definitions"))
+    delivery: dict[str, Any] | None = Field(default=None, description=(
+        "how the results reach the applicant: `{\"method\": \"electronic\" | \"post\" | \"window\", "
+        "\"address\"}` (address required for post), limited to what the plan's procedures allow"))
 
 
 @router.post("/applications", status_code=201, responses=problem_responses(400, 401, 409, 422, 429),
@@ -108,7 +111,7 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
         submitted = cases.submit_application(
             engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=body.thing,
             answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request),
-            consent_id=body.consent, application_ref=body.application_ref,
+            consent_id=body.consent, application_ref=body.application_ref, delivery=body.delivery,
             region=body.region if body.region is not None else settings_of(request).region)
     application = submitted.application
     headers = {"Location": f"/api/v1/applications/{application['id']}"}
@@ -165,6 +168,22 @@ def withdraw(application_id: str, request: Request, actor: CurrentActor, engine:
     """Withdraw an application still being worked on (撤回)."""
     with _problems():
         return cases.withdraw_application(engine, actor, application_id, now=now_of(request))
+
+
+class DispatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_number: str = Field(max_length=40, description="快递单号 of the posted results")
+    carrier: str | None = Field(default=None, max_length=40, description="寄递企业, e.g. 中国邮政 EMS")
+
+
+@router.post("/applications/{application_id}/delivery", responses=problem_responses(401, 403, 404, 409, 422))
+def dispatch(application_id: str, body: DispatchBody, request: Request, actor: CurrentActor,
+             engine: EngineDep) -> dict[str, Any]:
+    """A department's system records the tracking number of results it posted (邮寄送达); audited."""
+    with _problems():
+        return cases.record_dispatch(engine, actor, application_id, tracking_number=body.tracking_number,
+                                     carrier=body.carrier, now=now_of(request))
 
 
 @router.get("/applications/{application_id}/receipt", response_class=Response,

@@ -196,7 +196,8 @@ def _after_close_days() -> int:
 def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanOutcome, *, key: str,
                 values: Mapping[str, str] | None = None, field_errors: Mapping[str, str] | None = None,
                 other_errors: list[str] | None = None, status_code: int = 200,
-                shared: SharedData | None = None) -> Response:
+                shared: SharedData | None = None, delivery: Mapping[str, str] | None = None,
+                delivery_errors: Mapping[str, str] | None = None) -> Response:
     shared = shared or SharedData()
     plan = shared.prefilled.plan if shared.prefilled is not None else outcome.plan
     assert plan is not None
@@ -208,9 +209,29 @@ def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanO
                               report_urls=data["report_urls"]),
         field_errors=field_errors or {}, other_errors=other_errors or [],
         guide_url=_guide_url(thing, outcome.form.values), resubmitted=bool(values), **data,
+        **_delivery_context(catalog, plan, delivery, delivery_errors),
         **views.template_helpers(catalog))
     return render(request, "cases/apply.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
+
+
+def _delivery_context(catalog: Catalog, plan: Plan, chosen: Mapping[str, str] | None,
+                      errors: Mapping[str, str] | None) -> dict[str, Any]:
+    """The delivery methods the plan allows (电子送达 preselected where allowed), the choice and its errors."""
+    methods = cases.delivery_methods(catalog, plan)
+    if chosen is None:
+        chosen = {"method": "electronic" if "electronic" in methods else methods[0]}
+    return {"delivery_methods": methods, "delivery_chosen": chosen,
+            "delivery_errors": errors or {}}
+
+
+def _posted_delivery(raw: FormData) -> dict[str, str]:
+    out = {}
+    for key in ("method", "address"):
+        value = raw.get(f"delivery.{key}")
+        if isinstance(value, str):
+            out[key] = value
+    return out
 
 
 async def _shared_data(request: Request, actor: Actor, engine: Engine, catalog: Catalog, plan: Plan,
@@ -289,12 +310,15 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
     ref = raw.get("application_ref")
     ref = ref if isinstance(ref, str) and ref else None
     values = views.form_values(raw, plan.form.fields)
+    delivery = _posted_delivery(raw)
 
     async def again(status_code: int, key: str, field_errors: Mapping[str, str] | None = None,
-                    other_errors: list[str] | None = None) -> Response:
+                    other_errors: list[str] | None = None, delivery_errors: Mapping[str, str] | None = None
+                    ) -> Response:
         shared = await _shared_data(request, actor, engine, catalog, plan, consent_id or DECLINED, ref)
         return _apply_page(request, catalog, thing, outcome, key=key, values=values, field_errors=field_errors,
-                           other_errors=other_errors, status_code=status_code, shared=shared)
+                           other_errors=other_errors, status_code=status_code, shared=shared,
+                           delivery=delivery, delivery_errors=delivery_errors)
 
     try:
         submitted = await run_in_threadpool(
@@ -302,10 +326,13 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
                 engine, actor, catalog=get_catalog(request), catalog_version=request.app.state.catalog_label,
                 thing=thing.code, answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
                 now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None,
-                region=get_region(request)))
+                region=get_region(request), delivery={"method": delivery.get("method"), **delivery}))
     except cases.Invalid as exc:
-        by_field, other = views.split_errors(exc.errors, (f.id for f in plan.form.fields))
-        return await again(422, key or uuid.uuid4().hex, by_field, other)
+        delivery_errors = {name.removeprefix("delivery."): message for name, message in exc.errors
+                           if name.startswith("delivery.")}
+        by_field, other = views.split_errors([e for e in exc.errors if not e[0].startswith("delivery.")],
+                                             (f.id for f in plan.form.fields))
+        return await again(422, key or uuid.uuid4().hex, by_field, other, delivery_errors)
     except cases.Conflict:
         # The key was used for another body (the form was changed after it was sent): a fresh key lets the
         # applicant submit this version as a new application, knowingly.

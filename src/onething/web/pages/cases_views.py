@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from onething.cases.dispatch import LABELS as DELIVERY_LABELS
 from onething.cases.model import DecisionKind, InvalidTransition, TaskStatus, decide
 from onething.catalog.model import Catalog
 from onething.intake.model import FormField, Plan
@@ -274,7 +275,7 @@ def template_helpers(catalog: Catalog) -> dict[str, Any]:
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else p,
         "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
         "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
-        "catalog_resources": catalog.resources,
+        "catalog_resources": catalog.resources, "delivery_labels": DELIVERY_LABELS,
     }
 
 
