@@ -31,6 +31,8 @@ EVENT_KINDS = frozenset({
     "application.withdrawn", "application.rejected",
     # Certificates (电子证照) issued with an approval, and revoked by their department.
     "certificate.issued", "certificate.revoked",
+    # A text message to the applicant, posted to the SMS gateway (delivery/sms.py), not to a department.
+    "sms.send",
 })
 
 

@@ -24,7 +24,9 @@ from sqlalchemy import Engine
 from onething.accounts.api import Actor, NotFound, Role
 from onething.cases.dispatch import LABELS
 from onething.cases.queries import get_application
+from onething.cases.service import applicant_mobile
 from onething.catalog.model import Catalog
+from onething.delivery.sms import sms_enabled
 from onething.intake.model import Plan
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -92,8 +94,16 @@ def receipt(engine: Engine, actor: Actor, application_id: str, catalog: Catalog 
         application_id=application["id"], number=application["number"], thing_name=thing_name,
         applicant=actor.display_name or actor.name, submitted_at=_local(application["submitted_at"]),
         promised_due=application["promised_due"] or "—", status=application["status"], tasks=tuple(tasks),
-        next_steps=tuple(steps), notifications=(NOTIFY_IN_APP,), materials=materials,
+        next_steps=tuple(steps), notifications=_notifications(plan, application["form"]), materials=materials,
         delivery=delivery_text(application.get("delivery")))
+
+
+def _notifications(plan: Plan, form: dict[str, Any]) -> tuple[str, ...]:
+    phone = applicant_mobile(plan, form)
+    if phone is None or not sms_enabled():
+        return (NOTIFY_IN_APP,)
+    masked = f"{phone[:3]}****{phone[-4:]}"
+    return (NOTIFY_IN_APP, f"短信：受理、补正要求和办结时发送至您填写的手机 {masked}。")
 
 
 def delivery_text(delivery: dict[str, Any] | None) -> str:

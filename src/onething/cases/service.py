@@ -64,6 +64,7 @@ from onething.catalog.model import Catalog, Thing
 from onething.catalog.regions import resolve as resolve_region
 from onething.certificates import api as certificates
 from onething.db import session_scope
+from onething.delivery.sms import sms_enabled
 from onething.intake import IntakeError, coerce_answers
 from onething.intake import plan as make_plan
 from onething.intake.model import FormField, Plan
@@ -362,9 +363,27 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     for task in tasks:
         if not task.after:
             make_ready(changes, task, calendar, now)
+    notify_by_sms(changes, app, plan)
     session.flush()
     changes.write(session)
     return application_view(app, tasks, [], [])
+
+
+def applicant_mobile(plan: Plan, form: Mapping[str, Any]) -> str | None:
+    """The mobile number the applicant gave on the form (the first ``phone`` field filled), for 短信通知."""
+    return next((str(form[f.id]) for f in plan.form.fields if f.type == "phone" and form.get(f.id)), None)
+
+
+def notify_by_sms(changes: Changes, app: ApplicationRow, plan: Plan) -> None:
+    """Queue the 受理 SMS in the submitting transaction for the worker to send — when an SMS gateway is
+    configured (``ONETHING_SMS_GATEWAY_URL``) and the form carries a mobile number; otherwise none."""
+    phone = applicant_mobile(plan, app.form)
+    if phone is None or not sms_enabled():
+        return
+    text = (f"【高效办成一件事】您的“{plan.thing_name}”申请已收到，办件编号{app.number}，"
+            f"承诺{app.promised_due.isoformat()}前办结。办理进度请在“我的办件”查看。")
+    changes.event("sms.send", department=None, application_id=app.id,
+                  payload={"to": phone, "text": text, "number": app.number})
 
 
 # --- department decisions -------------------------------------------------------------------------------
