@@ -182,3 +182,13 @@ def test_rows_tell_two_applications_for_the_same_thing_apart(pages: Pages) -> No
         assert text, row.group(1)
         shown[app] = text.group(1)
     assert shown[first] == "是否设置户外招牌：否" and shown[second] == "是否设置户外招牌：是"
+
+
+def test_only_what_still_needs_action_is_marked(pages: Pages) -> None:
+    app_id = application_id(submit(pages))   # the registration application's file is uploaded with it
+    page = pages.as_("acme").get(f"/me/applications/{app_id}").text
+    item = re.search(r'data-material="registration_application"[^>]*>(.*?)</li>', page, re.S)
+    assert item and "已提交" in item.group(1) and "需提交" not in item.group(1)
+    plan = restaurant_plan(pages.server.app.state.catalog)
+    still = [m for m in plan.materials if m.status == "submit" and m.required and m.id != "registration_application"]
+    assert page.count("data-needs-action") == len(still)

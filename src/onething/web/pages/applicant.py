@@ -400,6 +400,8 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
         ratable=application["status"] in ("completed", "rejected") and rating is None,
         late=cases.lateness(application, now=now_of(request), catalog=catalog), late_words=cases.late_words,
         active=application["status"] in ("submitted", "in_progress", "supplement_required"),
+        uploaded_materials={f["material"] for f in application["files"]},
+        asked_materials={m for s in application["supplements"] if s["status"] == "open" for m in s["materials"]},
         **views.template_helpers(catalog))
     return render(request, "cases/my_application.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
