@@ -75,6 +75,14 @@ def hidden_inputs(html: str) -> dict[str, str]:
     return out
 
 
+_CHECKED = re.compile(r'<input type="radio" name="(?P<name>[^"]+)" id="[^"]*" value="(?P<value>[^"]*)" checked>')
+
+
+def checked_radios(html: str) -> dict[str, str]:
+    """The radio buttons a page renders checked, as a browser posts them unless the user picks another."""
+    return {m.group("name"): m.group("value") for m in _CHECKED.finditer(html)}
+
+
 def sign_in(client: httpx.Client, name: str, password: str = PASSWORD) -> None:
     """Sign in through the login form, as a browser does; the client keeps the session cookie."""
     page = client.get("/login")

@@ -23,6 +23,7 @@ from tests.case_forms import (
     ANSWERS,
     PDF,
     THING,
+    checked_radios,
     create_people,
     form_body,
     hidden_inputs,
@@ -68,6 +69,7 @@ def submit(pages: Pages, who: str = "acme", *, values: dict[str, str] | None = N
     plan = restaurant_plan(pages.server.app.state.catalog)
     data = form_body(values if values is not None else typed_values(plan))
     data |= {"csrf_token": hidden["csrf_token"], "idempotency_key": hidden["idempotency_key"]}
+    data |= checked_radios(page.text)  # 送达方式: the preselected 电子送达
     files = {"material.registration_application": upload}
     return client.post(f"/things/{THING}/apply", data=data, files=files)
 

@@ -24,7 +24,7 @@ from onething.accounts.demo import create_demo_users, demo_password
 from onething.config import get_settings
 from onething.db import session_scope
 from onething.exchange.demo import load_exchange_demo
-from tests.case_forms import hidden_inputs, sign_in
+from tests.case_forms import checked_radios, hidden_inputs, sign_in
 from tests.live import LiveServer
 
 from .test_api_catalog import assert_problem
@@ -76,7 +76,7 @@ def _consent(client: httpx.Client) -> tuple[str, str, str]:
 
 def _posted(page: str, **typed: str) -> dict[str, str]:
     """What a browser posts from the apply page: hidden inputs, the (read-only) prefilled inputs, typed values."""
-    body = {**hidden_inputs(page)}
+    body = {**hidden_inputs(page), **checked_radios(page)}
     body |= {f"field.{m['name']}": html.unescape(m["value"]) for m in _FIELD.finditer(page)
              if f"field.{m['name']}" not in body}
     return body | {f"field.{name}": value for name, value in {**TYPED, **typed}.items()}

@@ -1,6 +1,9 @@
 """What other contexts (web, CLI, demo, metrics) use from cases: the service functions and their errors."""
 
-from onething.cases.deadlines import due_soon, overdue
+from onething.cases.deadlines import due_soon, late_words, lateness, overdue
+from onething.cases.dispatch import LABELS as DELIVERY_LABELS
+from onething.cases.dispatch import allowed_methods as delivery_methods
+from onething.cases.dispatch import record_dispatch
 from onething.cases.errors import (
     CaseError,
     Conflict,
@@ -32,6 +35,8 @@ from onething.cases.queries import (
     results,
 )
 from onething.cases.rating import answer_rectification, list_rectifications, rate_application
+from onething.cases.receipt import Receipt, receipt
+from onething.cases.receipt import render_pdf as render_receipt_pdf
 from onething.cases.service import (
     Decision,
     Submitted,
@@ -51,6 +56,7 @@ from onething.cases.workbench import (
 )
 
 __all__ = [
+    "DELIVERY_LABELS",
     "QUEUE_SORTS",
     "ApplicationStatus",
     "CaseError",
@@ -66,6 +72,7 @@ __all__ = [
     "Prefilled",
     "QueuePage",
     "QueueQuery",
+    "Receipt",
     "Submitted",
     "TaskStatus",
     "TooLarge",
@@ -80,9 +87,12 @@ __all__ = [
     "consent_offer",
     "consent_to_prefill",
     "decide_task",
+    "delivery_methods",
     "due_soon",
     "get_application",
     "get_task",
+    "late_words",
+    "lateness",
     "list_applications",
     "list_rectifications",
     "list_tasks",
@@ -93,6 +103,9 @@ __all__ = [
     "queue",
     "rate_application",
     "rating_of",
+    "receipt",
+    "record_dispatch",
+    "render_receipt_pdf",
     "results",
     "submit_application",
     "withdraw_application",

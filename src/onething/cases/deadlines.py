@@ -40,13 +40,14 @@ def _query(engine: Engine, actor: Actor, department: str | None, low: date | Non
         return [(task, thing) for task, thing in session.execute(statement)]
 
 
-def overdue_days(due: date | None, today: date, calendar: WorkdayCalendar) -> int:
-    """How many working days past ``due`` a running task is on ``today`` (0 when not overdue or no due date).
-
-    The one rule for 已超期 N 个工作日, for staff queues and the applicant's pages alike."""
-    if due is None or due >= today:
+def overdue_days(due: date | str | None, today: date, calendar: WorkdayCalendar) -> int:
+    """How many working days past ``due`` (a date or its ISO text) a running task is on ``today`` — 0 when not
+    overdue or without a due date. The one rule for 已超期 N 个工作日, for staff queues and the applicant's pages
+    alike."""
+    if due is None or due == "":
         return 0
-    return calendar.working_days_between(due, today)
+    when = date.fromisoformat(due) if isinstance(due, str) else due
+    return calendar.working_days_between(when, today) if when < today else 0
 
 
 def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | None = None,
@@ -57,7 +58,6 @@ def overdue(engine: Engine, actor: Actor, *, now: datetime, catalog: Catalog | N
     out = []
     for task, thing in _query(engine, actor, department, None, today, strict_high=True):
         view = task_view(task, thing=thing)
-        assert task.due is not None
         view["overdue_days"] = overdue_days(task.due, today, calendar)
         out.append(view)
     return out
@@ -76,3 +76,21 @@ def due_soon(engine: Engine, actor: Actor, *, now: datetime, days: int = 2, cata
         view["days_left"] = calendar.working_days_between(today, task.due)
         out.append(view)
     return out
+
+
+def late_words(days: int) -> str:
+    """``已超期 3 个工作日`` — how both the workbench and 我的办件 say it; empty when not late."""
+    return f"已超期 {days} 个工作日" if days > 0 else ""
+
+
+def lateness(application: dict[str, Any], *, now: datetime, catalog: Catalog | None = None) -> dict[str, Any]:
+    """How late an application (a view from ``get_application``/``list_applications``) and its running tasks
+    are: ``{"days": n, "words": "已超期 n 个工作日" | "", "tasks": {task id: n}}``. A finished application or a
+    task waiting for a supplement (clock paused) is never late."""
+    calendar = calendar_for(catalog.calendar if catalog else None)
+    today = china_date(now)
+    tasks = {t["id"]: overdue_days(t.get("due"), today, calendar)
+             for t in application.get("tasks", []) if t.get("status") in RUNNING}
+    active = application.get("status") in ("submitted", "in_progress")
+    days = overdue_days(application.get("promised_due"), today, calendar) if active else 0
+    return {"days": days, "words": late_words(days), "tasks": {k: v for k, v in tasks.items() if v}}

@@ -35,6 +35,8 @@ EVENT_KINDS = frozenset({
     # Records for the national platform (国家政务服务平台), derived in ``Changes.write`` (cases/national.py);
     # the hub sender takes them, department workers never do.
     "national.case", "national.rating",
+    # A text message to the applicant, posted to the SMS gateway (delivery/sms.py), not to a department.
+    "sms.send",
 })
 
 

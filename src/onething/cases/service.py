@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
 from onething.cases import prefill as shared_data
+from onething.cases.dispatch import checked_delivery
 from onething.cases.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from onething.cases.events import Changes
 from onething.cases.model import (
@@ -64,6 +65,7 @@ from onething.catalog.regions import resolve as resolve_region
 from onething.certificates import api as certificates
 from onething.db import session_scope
 from onething.delegations import api as delegations
+from onething.delivery.sms import sms_enabled
 from onething.intake import IntakeError, coerce_answers
 from onething.intake import plan as make_plan
 from onething.intake.model import FormField, Plan
@@ -257,7 +259,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
                        answers: Mapping[str, Any], form: Mapping[str, Any], idempotency_key: str,
                        now: datetime, consent_id: str | None = None, application_ref: str | None = None,
                        providers: Any = None, region: str | None = None,
-                       on_behalf_of: str | None = None) -> Submitted:
+                       on_behalf_of: str | None = None, delivery: Any = None) -> Submitted:
     """Submit once (一次提交): recompute the plan, validate the merged form, create one task per procedure.
 
     The same applicant, key and body answer the first application again; the same key with another body is
@@ -273,6 +275,9 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     ``on_behalf_of`` (the principal's USCC or resident ID) submits for another under an active delegation that
     covers the thing (``delegations.authorise_act``, else 403 not-authorised-to-act): the principal is the
     applicant, ``actor`` is recorded as who acted, and the use goes on the delegation's record.
+
+    ``delivery`` (``{"method": "electronic" | "post" | "window", "address"}``) is how the results reach the
+    applicant, limited to what the plan's procedures allow (``cases.dispatch``); optional for API clients.
     """
     authorize(actor, "application:submit")
     acting: tuple[int, str] | None = None
@@ -292,6 +297,8 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
         link["region"] = region
     if acting is not None:
         link["on_behalf_of"] = acting[1]
+    if delivery is not None:
+        link["delivery"] = delivery
     digest = request_hash(thing, answers, form, link or None)
     with session_scope(engine) as session:
         existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
@@ -302,13 +309,23 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
                           now=now, providers=providers)
     if shared is not None:
         plan = shared.plan
-    values = _checked_form(plan, form, shared.locked if shared is not None else frozenset())
+    try:
+        values = _checked_form(plan, form, shared.locked if shared is not None else frozenset())
+        delivery_errors: list[tuple[str, str]] = []
+    except Invalid as exc:
+        values, delivery_errors = {}, exc.errors
+    try:
+        chosen = checked_delivery(catalog, plan, delivery)
+    except Invalid as exc:
+        delivery_errors = [*delivery_errors, *exc.errors]
+    if delivery_errors:
+        raise Invalid(delivery_errors)
     calendar = calendar_for(catalog.calendar)
     try:
         with session_scope(engine) as session:
             view = _create_application(session, actor, plan, values, catalog_version, idempotency_key, digest,
                                        calendar, now, shared, region or None, _division_code(catalog, region),
-                                       acting)
+                                       acting, chosen)
         return Submitted(view, created=True)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its application (or Conflict).
@@ -322,7 +339,8 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
 def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[str, Any], catalog_version: str,
                         key: str, digest: str, calendar: WorkdayCalendar, now: datetime,
                         shared: shared_data.Prefilled | None = None, region: str | None = None,
-                        division_code: str | None = None, acting: tuple[int, str] | None = None) -> dict[str, Any]:
+                        division_code: str | None = None, acting: tuple[int, str] | None = None,
+                        delivery: dict[str, Any] | None = None) -> dict[str, Any]:
     changes = Changes(actor, now)
     proofs = shared.proofs() if shared is not None else None
     app = ApplicationRow(
@@ -335,7 +353,7 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
         promised_due=calendar.add_working_days(now, plan.promised_days), version=1,
         exchange_ref=shared.ref if shared is not None else None,
         consent_id=shared.consent.id if shared is not None and shared.consent is not None else None,
-        data_proofs=proofs, region=region,
+        data_proofs=proofs, region=region, delivery=delivery,
     )
     session.add(app)
     session.flush()  # the unique (applicant, key) constraint speaks here
@@ -385,11 +403,29 @@ def _create_application(session: Session, actor: Actor, plan: Plan, form: dict[s
     for task in tasks:
         if task.procedure in startable:
             make_ready(changes, task, calendar, now)
+    notify_by_sms(changes, app, plan)
     if tasks and all(t.status == TaskStatus.approved.value for t in tasks):
         follow_tasks(changes, app, tasks, now)  # every result already proven: nothing left to do
     session.flush()
     changes.write(session)
     return application_view(app, tasks, [], [])
+
+
+def applicant_mobile(plan: Plan, form: Mapping[str, Any]) -> str | None:
+    """The mobile number the applicant gave on the form (the first ``phone`` field filled), for 短信通知."""
+    return next((str(form[f.id]) for f in plan.form.fields if f.type == "phone" and form.get(f.id)), None)
+
+
+def notify_by_sms(changes: Changes, app: ApplicationRow, plan: Plan) -> None:
+    """Queue the 受理 SMS in the submitting transaction for the worker to send — when an SMS gateway is
+    configured (``ONETHING_SMS_GATEWAY_URL``) and the form carries a mobile number; otherwise none."""
+    phone = applicant_mobile(plan, app.form)
+    if phone is None or not sms_enabled():
+        return
+    text = (f"【高效办成一件事】您的“{plan.thing_name}”申请已收到，办件编号{app.number}，"
+            f"承诺{app.promised_due.isoformat()}前办结。办理进度请在“我的办件”查看。")
+    changes.event("sms.send", department=None, application_id=app.id,
+                  payload={"to": phone, "text": text, "number": app.number})
 
 
 # --- department decisions -------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ class ApplicationRow(Base):
     # Acting for another (代办): who submitted it when not the applicant, and under which delegation.
     acted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     delegation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # 送达方式 chosen at 核对 and the tracking numbers of posted results (cases.dispatch); None: not chosen.
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("applicant_id", "idempotency_key", name="uq_applications_applicant_key"),

@@ -78,7 +78,7 @@ def application_view(app: ApplicationRow, tasks: Iterable[TaskRow], supplements:
         "catalog_version": app.catalog_version, "region": app.region, "submitted_at": _iso(app.submitted_at),
         "completed_at": _iso(app.completed_at), "version": app.version,
         "shared_data": shared_data_view(app, departments),
-        "acted_by": app.acted_by_id, "delegation": app.delegation_id,
+        "acted_by": app.acted_by_id, "delegation": app.delegation_id, "delivery": app.delivery,
     }
 
 

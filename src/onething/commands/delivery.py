@@ -1,4 +1,5 @@
-"""`onething worker`, `onething departments …`, `onething outbox …` and `onething sandbox-department`.
+"""`onething worker`, `onething departments …`, `onething outbox …`, `onething sandbox-department` and
+`onething sandbox-sms`.
 
 Department webhooks and their signing secrets are configured here and only here: a secret comes from stdin
 (``--secret-stdin``) or is generated and printed once, as the last word of the output; it is never listed
@@ -255,8 +256,34 @@ def sandbox_department_command(
     run_sandbox(config, host, port)
 
 
+def sandbox_sms_command(
+    port: Annotated[int, typer.Option("--port", help="port to listen on (127.0.0.1)")],
+    secret_stdin: Annotated[bool, typer.Option("--secret-stdin", help="read the signing secret from stdin")] = False,
+    secret: Annotated[str | None, typer.Option("--secret", help="signing secret (visible in ps: demos only)")] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """Run a sandbox SMS gateway: verifies signatures, keeps each message once, sends nothing (GET /messages)."""
+    from onething.delivery.sandbox_sms import run_sms_sandbox
+    from onething.delivery.service import generate_secret
+    from onething.logging import configure_logging
+
+    if secret_stdin and secret:
+        typer.echo("error: give --secret-stdin or --secret, not both", err=True)
+        raise typer.Exit(2)
+    if secret_stdin:
+        secret = _read_line().strip()
+    if not secret:
+        secret = generate_secret()
+        typer.echo(f"no secret given; generated one (set ONETHING_SMS_GATEWAY_SECRET to it): {secret}")
+    configure_logging("INFO")
+    typer.echo(f"sandbox SMS gateway listening on http://{host}:{port}/sms (GET /messages); "
+               f"set ONETHING_SMS_GATEWAY_URL to that URL")
+    run_sms_sandbox(secret, host, port)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(departments_app, name="departments")
     app.add_typer(outbox_app, name="outbox")
     app.command("worker")(worker_command)
     app.command("sandbox-department")(sandbox_department_command)
+    app.command("sandbox-sms")(sandbox_sms_command)

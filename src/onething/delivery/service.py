@@ -50,6 +50,7 @@ from onething.delivery.signing import (
     timestamp_of,
     verify_signature,
 )
+from onething.delivery.sms import SMS_KIND, SMS_TARGET, mask_phone, sms_settings
 from onething.delivery.tables import DepartmentEndpoint
 from onething.logging import mask
 
@@ -280,7 +281,13 @@ def release(session: Session, events: Sequence[ClaimedEvent]) -> int:
 # --- who receives an event ---------------------------------------------------------------------------------
 
 def plan_targets(session: Session, event: ClaimedEvent) -> tuple[list[Target], bool]:
-    """The legs still to deliver, and whether some leg already succeeded (a partly delivered fan-out)."""
+    """The legs still to deliver, and whether some leg already succeeded (a partly delivered fan-out).
+    An ``sms.send`` event has one leg: the configured SMS gateway (none configured: no leg, skipped)."""
+    if event.kind == SMS_KIND:
+        gateway = sms_settings()
+        if not gateway.gateway_url or not gateway.gateway_secret:
+            return [], False
+        return [Target(SMS_TARGET, gateway.gateway_url, gateway.gateway_secret)], False
     if event.department is not None:
         departments = [event.department]
     elif event.application_id is not None:
@@ -342,9 +349,11 @@ def post_event(client: httpx.Client, event: ClaimedEvent, target: Target, now: d
     ok = error is None
     if error is not None:
         error = mask(error)[:ERROR_LIMIT]
-    log.info("delivery attempt", extra={"fields": {
-        "event_id": event.event_id, "event": event.kind, "department": target.department,
-        "status_code": status_code, "ok": ok, "duration_ms": duration_ms}})
+    fields: dict[str, Any] = {"event_id": event.event_id, "event": event.kind, "department": target.department,
+                              "status_code": status_code, "ok": ok, "duration_ms": duration_ms}
+    if event.kind == SMS_KIND:
+        fields["to"] = mask_phone(str(event.payload.get("to", "")))
+    log.info("delivery attempt", extra={"fields": fields})
     return Attempt(target.department, target.url, status_code, ok, error, utc(now), duration_ms)
 
 
@@ -393,6 +402,8 @@ def record_outcome(session: Session, event: ClaimedEvent, attempts: Sequence[Att
 
 
 def _nobody(event: ClaimedEvent) -> str:
+    if event.kind == SMS_KIND:
+        return "no SMS gateway configured (ONETHING_SMS_GATEWAY_URL, ONETHING_SMS_GATEWAY_SECRET)"
     if event.department is not None:
         return f"no active webhook for department {event.department}"
     return "no department with an active webhook is involved"

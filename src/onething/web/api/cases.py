@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
@@ -98,6 +98,9 @@ class SubmitBody(BaseModel):
         "submit for another (代办): the principal's USCC or resident ID; needs an active delegation covering the "
         "thing (`/api/v1/delegations`), else 403 `/problems/not-authorised-to-act`. The principal is the "
         "applicant; the caller is recorded as `acted_by`"))
+    delivery: dict[str, Any] | None = Field(default=None, description=(
+        "how the results reach the applicant: `{\"method\": \"electronic\" | \"post\" | \"window\", "
+        "\"address\"}` (address required for post), limited to what the plan's procedures allow"))
 
 
 @router.post("/applications", status_code=201, responses=problem_responses(400, 401, 403, 409, 422, 429),
@@ -112,7 +115,7 @@ def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: Engi
         submitted = cases.submit_application(
             engine, actor, catalog=catalog, catalog_version=request.app.state.catalog_label, thing=body.thing,
             answers=body.answers, form=body.form, idempotency_key=idempotency_key, now=now_of(request),
-            consent_id=body.consent, application_ref=body.application_ref,
+            consent_id=body.consent, application_ref=body.application_ref, delivery=body.delivery,
             region=body.region if body.region is not None else settings_of(request).region,
             on_behalf_of=body.on_behalf_of)
     application = submitted.application
@@ -172,6 +175,33 @@ def withdraw(application_id: str, request: Request, actor: CurrentActor, engine:
     """Withdraw an application still being worked on (撤回)."""
     with _problems():
         return cases.withdraw_application(engine, actor, application_id, now=now_of(request))
+
+
+class DispatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_number: str = Field(max_length=40, description="快递单号 of the posted results")
+    carrier: str | None = Field(default=None, max_length=40, description="寄递企业, e.g. 中国邮政 EMS")
+
+
+@router.post("/applications/{application_id}/delivery", responses=problem_responses(401, 403, 404, 409, 422))
+def dispatch(application_id: str, body: DispatchBody, request: Request, actor: CurrentActor,
+             engine: EngineDep) -> dict[str, Any]:
+    """A department's system records the tracking number of results it posted (邮寄送达); audited."""
+    with _problems():
+        return cases.record_dispatch(engine, actor, application_id, tracking_number=body.tracking_number,
+                                     carrier=body.carrier, now=now_of(request))
+
+
+@router.get("/applications/{application_id}/receipt", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "受理回执 as a PDF"},
+                       **problem_responses(401, 404)})
+def receipt(application_id: str, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep) -> Response:
+    """The applicant's 受理回执 as a PDF (办件编号, promised dates, what happens next); the applicant alone."""
+    with _problems():
+        item = cases.receipt(engine, actor, application_id, catalog)
+    return Response(cases.render_receipt_pdf(item), media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="receipt-{item.number}.pdf"'})
 
 
 @router.get("/applications/{application_id}/results", responses=problem_responses(401, 404, 409))

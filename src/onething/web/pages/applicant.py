@@ -59,6 +59,7 @@ DONE_MESSAGES = {
     "supplement": "补正材料已提交，相关部门将继续办理。",
     "rated": "感谢您的评价！",
     "uploaded": "材料已上传。",
+    "withdrawn": "申请已撤回，未办结的环节已终止。",
 }
 FAILED_MESSAGE = "以下材料未能上传，请在下方“补传材料”中重新上传：{}。"
 
@@ -197,7 +198,8 @@ def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanO
                 values: Mapping[str, str] | None = None, field_errors: Mapping[str, str] | None = None,
                 other_errors: list[str] | None = None, status_code: int = 200,
                 shared: SharedData | None = None, principals: list[tuple[str, str, str]] | None = None,
-                on_behalf: str | None = None) -> Response:
+                on_behalf: str | None = None, delivery: Mapping[str, str] | None = None,
+                delivery_errors: Mapping[str, str] | None = None) -> Response:
     shared = shared or SharedData()
     plan = shared.prefilled.plan if shared.prefilled is not None else outcome.plan
     assert plan is not None
@@ -210,9 +212,29 @@ def _apply_page(request: Request, catalog: Catalog, thing: Thing, outcome: PlanO
         field_errors=field_errors or {}, other_errors=other_errors or [],
         guide_url=_guide_url(thing, outcome.form.values), resubmitted=bool(values), **data,
         principals=principals or [], on_behalf=on_behalf or "",
+        **_delivery_context(catalog, plan, delivery, delivery_errors),
         **views.template_helpers(catalog))
     return render(request, "cases/apply.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
+
+
+def _delivery_context(catalog: Catalog, plan: Plan, chosen: Mapping[str, str] | None,
+                      errors: Mapping[str, str] | None) -> dict[str, Any]:
+    """The delivery methods the plan allows (电子送达 preselected where allowed), the choice and its errors."""
+    methods = cases.delivery_methods(catalog, plan)
+    if chosen is None:
+        chosen = {"method": "electronic" if "electronic" in methods else methods[0]}
+    return {"delivery_methods": methods, "delivery_chosen": chosen,
+            "delivery_errors": errors or {}}
+
+
+def _posted_delivery(raw: FormData) -> dict[str, str]:
+    out = {}
+    for key in ("method", "address"):
+        value = raw.get(f"delivery.{key}")
+        if isinstance(value, str):
+            out[key] = value
+    return out
 
 
 async def _shared_data(request: Request, actor: Actor, engine: Engine, catalog: Catalog, plan: Plan,
@@ -297,14 +319,17 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
     principal = None
     if on_behalf is not None:
         principal = await run_in_threadpool(delegations.principal_of, engine, actor, on_behalf) or on_behalf
+    delivery = _posted_delivery(raw)
 
     async def again(status_code: int, key: str, field_errors: Mapping[str, str] | None = None,
-                    other_errors: list[str] | None = None) -> Response:
+                    other_errors: list[str] | None = None, delivery_errors: Mapping[str, str] | None = None
+                    ) -> Response:
         shared = await _shared_data(request, actor, engine, catalog, plan, consent_id or DECLINED, ref)
         principals = await run_in_threadpool(delegations.principals_for, engine, actor, thing.code, now_of(request))
         return _apply_page(request, catalog, thing, outcome, key=key, values=values, field_errors=field_errors,
                            other_errors=other_errors, status_code=status_code, shared=shared,
-                           principals=principals, on_behalf=on_behalf)
+                           principals=principals, on_behalf=on_behalf, delivery=delivery,
+                           delivery_errors=delivery_errors)
 
     try:
         submitted = await run_in_threadpool(
@@ -312,10 +337,14 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
                 engine, actor, catalog=get_catalog(request), catalog_version=request.app.state.catalog_label,
                 thing=thing.code, answers=answers, form=views.form_payload(raw, plan.form.fields), idempotency_key=key,
                 now=now_of(request), consent_id=consent_id, application_ref=ref if consent_id else None,
-                region=get_region(request), on_behalf_of=principal))
+                region=get_region(request), on_behalf_of=principal,
+                delivery={"method": delivery.get("method"), **delivery}))
     except cases.Invalid as exc:
-        by_field, other = views.split_errors(exc.errors, (f.id for f in plan.form.fields))
-        return await again(422, key or uuid.uuid4().hex, by_field, other)
+        delivery_errors = {name.removeprefix("delivery."): message for name, message in exc.errors
+                           if name.startswith("delivery.")}
+        by_field, other = views.split_errors([e for e in exc.errors if not e[0].startswith("delivery.")],
+                                             (f.id for f in plan.form.fields))
+        return await again(422, key or uuid.uuid4().hex, by_field, other, delivery_errors)
     except cases.Conflict:
         # The key was used for another body (the form was changed after it was sent): a fresh key lets the
         # applicant submit this version as a new application, knowingly.
@@ -344,8 +373,11 @@ async def apply_submit(request: Request, code: str, actor: CurrentActor, engine:
 def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep) -> Response:
     _applicant(actor)
     applications = cases.list_applications(engine, actor)
+    now = now_of(request)
+    late = {a["id"]: cases.lateness(a, now=now, catalog=catalog) for a in applications}
     return render(request, "cases/my_applications.html", template_context(
-        request, applications=applications, nav="my-applications", **views.template_helpers(catalog)))
+        request, applications=applications, nav="my-applications", late=late,
+        telling=views.telling_answers(applications, catalog), **views.template_helpers(catalog)))
 
 
 def _application_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, application_id: str, *,
@@ -378,7 +410,10 @@ def _application_page(request: Request, actor: Actor, engine: Engine, catalog: C
         open_supplements=open_supplements, rating_errors=rating_errors or [],
         field_labels=views.field_labels(plan), material_names=views.material_names(plan),
         ratable=application["status"] in ("completed", "rejected") and rating is None,
+        late=cases.lateness(application, now=now_of(request), catalog=catalog), late_words=cases.late_words,
         active=application["status"] in ("submitted", "in_progress", "supplement_required"),
+        uploaded_materials={f["material"] for f in application["files"]},
+        asked_materials={m for s in application["supplements"] if s["status"] == "open" for m in s["materials"]},
         **views.template_helpers(catalog))
     return render(request, "cases/my_application.html", context, status_code=status_code,
                   headers={"Cache-Control": "no-store"})
@@ -389,6 +424,69 @@ def my_application(request: Request, application_id: str, actor: CurrentActor, e
                    catalog: CatalogDep) -> Response:
     _applicant(actor)
     return _application_page(request, actor, engine, catalog, application_id, notice=pop_flash(engine, request))
+
+
+@router.get("/me/applications/{application_id}/receipt")
+def receipt_page(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                 catalog: CatalogDep) -> Response:
+    """受理回执 to read or print (a print stylesheet leaves the receipt only)."""
+    _applicant(actor)
+    item = cases.receipt(engine, actor, application_id, catalog)
+    return render(request, "cases/receipt.html", template_context(request, receipt=item, nav="my-applications"),
+                  headers={"Cache-Control": "no-store"})
+
+
+@router.get("/me/applications/{application_id}/receipt.pdf")
+def receipt_pdf(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                catalog: CatalogDep) -> Response:
+    """The same receipt as a PDF; the applicant alone (anyone else: 404)."""
+    _applicant(actor)
+    item = cases.receipt(engine, actor, application_id, catalog)
+    return Response(cases.render_receipt_pdf(item), media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="receipt-{item.number}.pdf"'})
+
+
+WITHDRAWABLE = ("submitted", "in_progress", "supplement_required")
+
+
+def _withdraw_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, application_id: str, *,
+                   status_code: int = 200, message: str | None = None) -> Response:
+    application = cases.get_application(engine, actor, application_id)
+    statuses = [t["status"] for t in application["tasks"]]
+    return render(request, "cases/withdraw.html", template_context(
+        request, application=application, nav="my-applications", message=message,
+        open_count=sum(s in ("waiting", "ready", "accepted", "supplement_required") for s in statuses),
+        approved_count=statuses.count("approved"), after_close_days=_after_close_days(),
+        **views.template_helpers(catalog)), status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/me/applications/{application_id}/withdraw")
+def withdraw_confirm(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                     catalog: CatalogDep) -> Response:
+    """撤回 asks first, stating what withdrawing does; a finished application has nothing to withdraw."""
+    _applicant(actor)
+    application = cases.get_application(engine, actor, application_id)
+    if application["status"] not in WITHDRAWABLE:
+        return redirect_with_notice(engine, request, f"/me/applications/{application_id}",
+                                    "该申请已结束，无法撤回。", error=True)
+    return _withdraw_page(request, actor, engine, catalog, application_id)
+
+
+@router.post("/me/applications/{application_id}/withdraw")
+async def withdraw(request: Request, application_id: str, actor: CurrentActor, engine: EngineDep,
+                   catalog: CatalogDep) -> Response:
+    _applicant(actor)
+    raw = await request.form()
+    if raw.get("confirm") != "yes":
+        return RedirectResponse(f"/me/applications/{application_id}/withdraw", status_code=303)
+    try:
+        await run_in_threadpool(lambda: cases.withdraw_application(engine, actor, application_id,
+                                                                   now=now_of(request)))
+    except (cases.InvalidTransition, cases.Conflict):
+        return await run_in_threadpool(lambda: _withdraw_page(
+            request, actor, engine, catalog, application_id, status_code=409,
+            message="该申请已办结或已结束，无法撤回。"))
+    return _done(engine, request, application_id, "withdrawn")
 
 
 def _done(engine: Engine, request: Request, application_id: str, done: str,

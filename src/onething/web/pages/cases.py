@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from onething.web.pages import applicant, workbench
+from onething.web.pages import applicant, dispatch, workbench
 
 router = APIRouter(include_in_schema=False)
 router.include_router(applicant.router)
 router.include_router(workbench.router)
+router.include_router(dispatch.router)

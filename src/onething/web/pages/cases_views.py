@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from onething.cases.dispatch import LABELS as DELIVERY_LABELS
 from onething.cases.model import TaskStatus, decision_name
 from onething.cases.model import allowed_decisions as model_allowed_decisions
 from onething.catalog.model import Catalog
@@ -273,5 +274,38 @@ def template_helpers(catalog: Catalog) -> dict[str, Any]:
         "procedure_name": lambda p: catalog.procedures[p].name if p in catalog.procedures else p,
         "department_name": lambda d: catalog.departments[d].name if d in catalog.departments else (d or "—"),
         "resource_name": lambda r: catalog.resources[r].name if r in catalog.resources else (r or "—"),
-        "catalog_resources": catalog.resources,
+        "catalog_resources": catalog.resources, "delivery_labels": DELIVERY_LABELS,
     }
+
+
+def _answer_text(question: Any, value: Any) -> str:
+    if isinstance(value, bool) or str(value).lower() in ("true", "false"):
+        truth = value if isinstance(value, bool) else str(value).lower() == "true"
+        return "是" if truth else "否"
+    return next((c.label for c in question.choices if str(c.value) == str(value)), str(value))
+
+
+def telling_answers(applications: Sequence[Mapping[str, Any]], catalog: Catalog, *, most: int = 3
+                    ) -> dict[str, list[str]]:
+    """For each application, the few answers that tell it apart from the applicant's other applications for
+    the same thing (情形 answers that differ; failing those, form values that differ), as "问题：答案"."""
+    by_thing: dict[str, list[Mapping[str, Any]]] = {}
+    for app in applications:
+        by_thing.setdefault(app["thing"], []).append(app)
+    out: dict[str, list[str]] = {}
+    for code, group in by_thing.items():
+        if len(group) < 2:
+            continue
+        thing = catalog.things.get(code)
+        questions = {q.id: q for q in thing.questions} if thing else {}
+        keys = [q for q in questions if len({str(a["answers"].get(q)) for a in group}) > 1]
+        for app in group:
+            out[app["id"]] = [f"{questions[q].text.rstrip('？?')}：{_answer_text(questions[q], app['answers'][q])}"
+                              for q in keys[:most] if q in app["answers"]]
+        if keys:
+            continue
+        labels = {f["id"]: f["label"] for a in group for f in a["plan"].get("form", {}).get("fields", [])}
+        fields = [f for f in labels if len({str(a["form"].get(f)) for a in group}) > 1][:most]
+        for app in group:
+            out[app["id"]] = [f"{labels[f]}：{app['form'][f]}" for f in fields if app["form"].get(f) not in (None, "")]
+    return out
