@@ -1,7 +1,7 @@
 """Unified sign-in (OpenID Connect): identities linked by issuer + subject, used ID-token nonces, the assurance
 level of each account and browser session, and the ID token a session keeps for the provider's logout.
 
-Revision ID: h13-oidc_0001
+Revision ID: h13_oidc_0001
 Revises: 0012
 Create Date: 2026-12-02
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "h13-oidc_0001"
+revision = "h13_oidc_0001"
 down_revision = "0012"
 branch_labels = None
 depends_on = None

@@ -265,7 +265,7 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     authorize(actor, "application:submit")
     catalog = _region_catalog(catalog, region)
     if thing in catalog.things:  # an unknown thing is answered by the plan below
-        require_assurance(actor.assurance, catalog.things[thing].assurance.value, f"thing {thing}")
+        require_assurance(actor.assurance, str(catalog.things[thing].assurance), f"thing {thing}")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
     link: dict[str, Any] = {"consent": consent_id, "application_ref": application_ref} if (

@@ -165,10 +165,10 @@ def authorization_url(settings: Settings, meta: ProviderMetadata, *, redirect_ur
     params = {"response_type": "code", "client_id": settings.oidc_client_id, "redirect_uri": redirect_uri,
               "scope": settings.oidc_scopes, "state": flow.state, "nonce": flow.nonce,
               "code_challenge": create_s256_code_challenge(flow.verifier), "code_challenge_method": "S256"}
-    if acr:
-        values = acr_values_for(settings, acr)
-        if values:
-            params["acr_values"] = " ".join(values)
+    # Always ask for acr (a provider may add the claim only when asked): the levels that reach ``acr``, or all.
+    values = acr_values_for(settings, acr or "L1")
+    if values:
+        params["acr_values"] = " ".join(values)
     if force_login:
         params["prompt"] = "login"
     separator = "&" if "?" in meta.authorization_endpoint else "?"

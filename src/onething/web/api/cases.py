@@ -96,7 +96,7 @@ class SubmitBody(BaseModel):
         "configured region (ONETHING_REGION), else the national definitions"))
 
 
-@router.post("/applications", status_code=201, responses=problem_responses(400, 401, 409, 422, 429),
+@router.post("/applications", status_code=201, responses=problem_responses(400, 401, 403, 409, 422, 429),
              dependencies=[Depends(rate_limit("submit", "submit_rate_per_minute"))])
 def submit(body: SubmitBody, request: Request, actor: CurrentActor, engine: EngineDep, catalog: CatalogDep,
            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JSONResponse:

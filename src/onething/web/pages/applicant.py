@@ -334,7 +334,8 @@ def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, ca
     _applicant(actor)
     applications = cases.list_applications(engine, actor)
     return render(request, "cases/my_applications.html", template_context(
-        request, applications=applications, nav="my-applications", **views.template_helpers(catalog)))
+        request, applications=applications, nav="my-applications", notice=pop_flash(engine, request),
+        **views.template_helpers(catalog)))
 
 
 def _application_page(request: Request, actor: Actor, engine: Engine, catalog: Catalog, application_id: str, *,

@@ -141,7 +141,8 @@ def oidc_callback(request: Request, engine: Annotated[Engine, Depends(get_engine
                 new = start_session(session, actor=signed.actor, now=now, assurance=signed.level,
                                     id_token=str(token["id_token"]))
                 if signed.mismatches:
-                    set_flash(session, new.session_id, _mismatch_notice(signed.mismatches))
+                    # Shown once on the next page, as a warning ("error:" is onething.web.flash's marker).
+                    set_flash(session, new.session_id, "error:" + _mismatch_notice(signed.mismatches))
     except oidc.OidcError as exc:
         security_log.warning("oidc sign-in refused", extra={"fields": {"event": "oidc_refused", "reason": exc.reason}})
         return _error_page(request, exc.message)
