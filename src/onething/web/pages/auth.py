@@ -183,12 +183,18 @@ def _provider_logout(request: Request, id_token: str | None) -> str | None:
 def logout(request: Request, engine: Annotated[Engine, Depends(get_engine)], actor: OptionalActor) -> Response:
     # optional_actor has already checked the CSRF token of a live session (403 on mismatch).
     session_id = request.cookies.get(SESSION_COOKIE)
-    target = "/"
     if actor is not None and session_id and getattr(request.state, "auth_method", None) == "session":
         id_token = _sign_out(engine, session_id)
         security_log.info("signed out", extra={"fields": {"event": "signed_out", "user": actor.name}})
-        target = _provider_logout(request, id_token) or "/"
-    response = RedirectResponse(target, status_code=303)
+        provider_logout = _provider_logout(request, id_token)
+        if provider_logout:
+            # Onward to the provider's end-session endpoint by a page, not a redirect: a redirect of this form's
+            # POST to another origin is blocked by the portal's CSP (form-action 'self').
+            response = render(request, "auth/provider_logout.html", {"end_session_url": provider_logout},
+                              headers={"Cache-Control": "no-store"})
+            delete_cookie(response, request, SESSION_COOKIE)
+            return response
+    response = RedirectResponse("/", status_code=303)
     delete_cookie(response, request, SESSION_COOKIE)
     return response
 
