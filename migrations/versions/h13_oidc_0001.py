@@ -21,7 +21,8 @@ def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("assurance", sa.String(2), nullable=False, server_default="L2"))
     with op.batch_alter_table("sessions") as batch:
-        batch.add_column(sa.Column("assurance", sa.String(2), nullable=False, server_default="L1"))
+        # Sessions already open were password sign-ins where a password counted as L2 (no unified sign-in yet).
+        batch.add_column(sa.Column("assurance", sa.String(2), nullable=False, server_default="L2"))
         batch.add_column(sa.Column("id_token", sa.Text(), nullable=True))
     op.create_table(
         "oidc_identities",

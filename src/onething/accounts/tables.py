@@ -103,7 +103,8 @@ class WebSession(Base):
     # A one-time notice (flash) for the next page this session shows: never message text from a URL.
     flash: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The level of the sign-in that started the session, and (OIDC) the ID token, for the provider's logout.
-    assurance: Mapped[str] = mapped_column(String(2), nullable=False, default="L1", server_default="L1")
+    # Sessions opened before levels existed were password sign-ins of accounts administrators opened: L2.
+    assurance: Mapped[str] = mapped_column(String(2), nullable=False, default="L1", server_default="L2")
     id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
