@@ -93,12 +93,37 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 1000
     audit_retention_years: int = 3
     security_log_retention_days: int = 183
+    # Unified sign-in (统一身份认证) through OpenID Connect (docs/accounts.md). Off while the issuer is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile"
+    # The ID token's ``acr`` → onething's assurance level; an acr not listed counts as L1.
+    oidc_acr_levels: dict[str, str] = {"L1": "L1", "L2": "L2", "L3": "L3"}
+    # Claims (ID token or UserInfo) that carry the identifiers; staff name their account and department.
+    oidc_claim_id_number: str = "id_number"
+    oidc_claim_uscc: str = "uscc"
+    oidc_claim_staff_account: str = "staff_account"
+    oidc_claim_department: str = "department"
+    oidc_timeout_seconds: float = 5.0
+    # The level a password sign-in gives (L1…L3). Unset: L1 where unified sign-in is configured (the person can
+    # step up there), else L2 (accounts an administrator opened after checking the identity document).
+    password_assurance: str | None = None
 
     @model_validator(mode="after")
     def _secure_unless_demo(self) -> Settings:
         if "secure_cookies" not in self.model_fields_set:
             self.secure_cookies = not self.demo
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def resolved_password_assurance(self) -> str:
+        if self.password_assurance:
+            return self.password_assurance.strip().upper()
+        return "L1" if self.oidc_enabled else "L2"
 
     def check_secret_key(self) -> None:
         """Refuse to run outside the demo without a long enough ONETHING_SECRET_KEY."""

@@ -246,7 +246,8 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
         assert me.json() == {"name": "samr-system", "display_name": "samr-system", "role": "staff",
                              "department": "samr", "permissions": ["certificate:revoke", "correction:answer",
                                                                    "rectification:answer",
-                                                                   "task:decide", "task:read"]}
+                                                                   "task:decide", "task:read"],
+                             "assurance": "L2"}  # a token acts at its account's level
         # Bearer requests need no CSRF token: a browser never sends this header by itself.
         assert client.post("/api/v1/test-echo", headers=auth).json() == {"name": "samr-system"}
         with db.session_scope(engine) as session:

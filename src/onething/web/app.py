@@ -35,6 +35,7 @@ from onething.web.pages import cases as case_pages
 from onething.web.pages import certificates as certificate_pages
 from onething.web.pages import delegations as delegation_pages
 from onething.web.pages import exchange as exchange_pages
+from onething.web.pages import oidc as oidc_pages
 from onething.web.pages import portal
 from onething.web.pages import roles as role_pages
 from onething.web.problems import install_problem_handlers
@@ -74,6 +75,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
 
     install_problem_handlers(app)
     install_auth(app)
+    oidc_pages.install_step_up(app)  # StepUpRequired → a new sign-in at the provider, or 403 step-up-required
     install_limits(app)  # inside the request context: a refusal is logged and carries the request id
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(NoStoreMiddleware)  # personal responses, problem+json and the last-resort 500 included
@@ -86,6 +88,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(cases_api.router)
     app.include_router(portal.router, dependencies=[Depends(optional_actor)])  # nav shows who is signed in
     app.include_router(auth_pages.router)
+    app.include_router(oidc_pages.router)
     app.include_router(accounts_api.router)
     app.include_router(exchange_api.router)
     app.include_router(delegations_api.router)

@@ -376,7 +376,7 @@ def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, ca
     now = now_of(request)
     late = {a["id"]: cases.lateness(a, now=now, catalog=catalog) for a in applications}
     return render(request, "cases/my_applications.html", template_context(
-        request, applications=applications, nav="my-applications", late=late,
+        request, applications=applications, nav="my-applications", late=late, notice=pop_flash(engine, request),
         telling=views.telling_answers(applications, catalog), **views.template_helpers(catalog)))
 
 
