@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,9 @@ from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from onething.accounts.errors import NotFound
+from onething.accounts.model import Actor
+from onething.accounts.permissions import can
 from onething.audit import merkle
 from onething.audit.tables import AuditEntry, AuditLeaf, AuditNode, AuditTreeState, SignedCheckpoint
 
@@ -154,6 +157,22 @@ def inclusion_proof(session: Session, entry_id: int, size: int | None = None) ->
     path = merkle.inclusion_path(index, size, subtree_reader(session.connection()))
     return Inclusion(entry_id, index, size, leaf, merkle.leaf_hash(leaf.encode("utf-8")).hex(),
                      [h.hex() for h in path])
+
+
+def proof_for(session: Session, actor: Actor, entry_id: int, size: int | None = None) -> Inclusion:
+    """The inclusion proof an actor may have: auditors any entry's; anyone else only an entry about their own
+    data (谁用了我的数据: subject ``user:<their id>``). NotFound — the same for absent, not yet integrated and
+    not theirs — otherwise."""
+    if not can(actor, "audit:read"):
+        mine = session.scalar(select(AuditEntry.id).where(
+            AuditEntry.id == entry_id, AuditEntry.subject_type == "data_subject",
+            AuditEntry.subject_id == f"user:{actor.user_id}"))
+        if mine is None or actor.user_id is None:
+            raise NotFound("audit entry", entry_id)
+    proof = inclusion_proof(session, entry_id, size)
+    if proof is None:
+        raise NotFound("audit entry", entry_id)
+    return proof
 
 
 def consistency_proof(session: Session, first: int, second: int) -> list[str]:
@@ -431,3 +450,24 @@ class Sequencer:
     def stop(self) -> None:
         self._stop.set()
 
+
+
+@asynccontextmanager
+async def sequencer_lifespan(engine: Engine) -> AsyncIterator[None]:
+    """Run the sequencer as a thread beside the app while ``settings.inprocess_sequencer`` says so."""
+    import asyncio
+
+    from onething.config import get_settings
+
+    settings = get_settings()
+    if not settings.inprocess_sequencer:
+        yield
+        return
+    sequencer = Sequencer(engine, interval=settings.audit_sequence_interval,
+                          witness_file=settings.audit_witness_file)
+    thread = sequencer.start_thread()
+    try:
+        yield
+    finally:
+        sequencer.stop()
+        await asyncio.to_thread(thread.join, 5)
