@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     # The Merkle tree log (ADR 021): the checkpoints' origin / key name, the Ed25519 key (base64 of a 32-byte
     # seed; unset: derived from ONETHING_SECRET_KEY), the sequencer's round interval, the witness file.
     audit_log_origin: str = "onething/audit-log"
+    # How entries are written: "tree" — hash format 3, no shared lock, ordered by the sequencer; "chain" — the
+    # hash chain under the audit_head row's lock (formats 1–2, ADR 005/006). ONETHING_AUDIT_APPEND.
+    audit_append: Literal["tree", "chain"] = "chain"
     audit_log_key: str = ""
     audit_sequence_interval: float = 0.5
     audit_witness_file: Path | None = None

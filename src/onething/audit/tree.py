@@ -371,31 +371,44 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
     return sn == 0 and fr == first_root and sr == second_root
 
 
-def check_tree(session: Session) -> str | None:
+@dataclass(frozen=True)
+class TreeProblem:
+    entry_id: int | None
+    message: str
+
+
+def check_tree(session: Session) -> TreeProblem | None:
     """The tree against the entries and the latest checkpoint: every leaf recomputed from its entry, every
-    stored node from its children, the root against the signed checkpoint. None when all hold."""
+    stored node from its children, the root against the signed checkpoint. None when all hold; else the
+    problem, naming the first entry that no longer matches where there is one."""
     size = tree_size(session)
     latest = latest_checkpoint(session)
     if latest is None:
-        return None if size == 0 else "the tree has leaves but no checkpoint"
+        return None if size == 0 else TreeProblem(None, "the tree has leaves but no checkpoint")
     key = log_key()
     try:
         key.public_key().verify(base64.b64decode(latest.signature),
                                 merkle.note_body(latest.note).encode("utf-8"))
     except Exception:
-        return f"checkpoint {latest.tree_size}: bad signature"
+        return TreeProblem(None, f"checkpoint {latest.tree_size}: bad signature")
     levels: dict[int, list[bytes]] = {0: []}
-    rows = session.execute(select(AuditLeaf.leaf_index, AuditLeaf.entry_id, AuditEntry.action, AuditEntry.hash)
+    rows = session.execute(select(AuditLeaf.leaf_index, AuditLeaf.entry_id, AuditEntry.action, AuditEntry.hash,
+                                  AuditNode.hash)
                            .join(AuditEntry, AuditEntry.id == AuditLeaf.entry_id, isouter=True)
+                           .join(AuditNode, (AuditNode.level == 0) & (AuditNode.index == AuditLeaf.leaf_index),
+                                 isouter=True)
                            .where(AuditLeaf.leaf_index < latest.tree_size).order_by(AuditLeaf.leaf_index))
-    for expected, (index, entry_id, action, entry_hash) in enumerate(rows):
+    for expected, (index, entry_id, action, entry_hash, stored_leaf) in enumerate(rows):
         if index != expected:
-            return f"leaf {expected} is missing"
+            return TreeProblem(None, f"leaf {expected} is missing")
         if action is None:
-            return f"leaf {index}: entry {entry_id} is gone"
-        levels[0].append(merkle.leaf_hash(leaf_text(int(entry_id), str(action), str(entry_hash)).encode()))
+            return TreeProblem(int(entry_id), f"entry {entry_id} (leaf {index}) is gone")
+        digest = merkle.leaf_hash(leaf_text(int(entry_id), str(action), str(entry_hash)).encode())
+        if stored_leaf != digest.hex():
+            return TreeProblem(int(entry_id), f"entry {entry_id} (leaf {index}) no longer matches the tree")
+        levels[0].append(digest)
     if len(levels[0]) != latest.tree_size:
-        return f"the tree has {len(levels[0])} leaves, checkpoint {latest.tree_size} names more"
+        return TreeProblem(None, f"the tree has {len(levels[0])} leaves, checkpoint {latest.tree_size} names more")
     pieces: list[bytes] = []
     for piece_level, piece_index in merkle.aligned_pieces(0, latest.tree_size):
         start = piece_index << piece_level
@@ -404,10 +417,10 @@ def check_tree(session: Session) -> str | None:
             nodes = [merkle.node_hash(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
         pieces.append(nodes[0])
     if merkle.root_of(pieces).hex() != latest.root_hash:
-        return f"the entries no longer hash to checkpoint {latest.tree_size}'s root"
+        return TreeProblem(None, f"the entries no longer hash to checkpoint {latest.tree_size}'s root")
     stored = root_at(session, latest.tree_size)
     if stored.hex() != latest.root_hash:
-        return f"the stored tree nodes do not give checkpoint {latest.tree_size}'s root"
+        return TreeProblem(None, f"the stored tree nodes do not give checkpoint {latest.tree_size}'s root")
     return None
 
 

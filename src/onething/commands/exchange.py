@@ -92,7 +92,10 @@ def audit_verify() -> None:
         with session_scope() as session:
             problem = check_tree(session)
         if problem is not None:
-            typer.echo(f"audit tree BROKEN: {problem}", err=True)
+            where = "" if problem.entry_id is None else f" at entry {problem.entry_id}"
+            typer.echo(f"audit tree BROKEN{where}: {problem.message}", err=True)
+            if problem.entry_id is not None:
+                typer.echo(f"broken entry: {problem.entry_id}")
             raise typer.Exit(1)
         typer.echo(f"audit chain intact: {result.count} entries, {result.checkpoints} checkpoints; "
                    "Merkle tree matches the latest signed checkpoint")
