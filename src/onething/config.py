@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     audit_log_origin: str = "onething/audit-log"
     # How entries are written: "tree" — hash format 3, no shared lock, ordered by the sequencer; "chain" — the
     # hash chain under the audit_head row's lock (formats 1–2, ADR 005/006). ONETHING_AUDIT_APPEND.
-    audit_append: Literal["tree", "chain"] = "chain"
+    audit_append: Literal["tree", "chain"] = "tree"
     audit_log_key: str = ""
     audit_sequence_interval: float = 0.5
     audit_witness_file: Path | None = None
