@@ -51,6 +51,8 @@ def _verify(database_url: str) -> subprocess.CompletedProcess[str]:
 
 def _log(database_url: str, monkeypatch: pytest.MonkeyPatch, fetches: int = 4) -> tuple[Engine, list[int]]:
     """Fetches before the switch (chained), then after it (unchained); the sequencer integrates them all."""
+    monkeypatch.setenv("ONETHING_AUDIT_APPEND", "chain")
+    get_settings.cache_clear()
     engine = db.make_engine(database_url)
     catalog = small_catalog()
     actors = make_users(engine)
