@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Select, insert, select, text, tuple_, update
+from sqlalchemy import Select, and_, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -105,7 +105,8 @@ def _nodes(connection: Connection, keys: list[tuple[int, int]]) -> dict[tuple[in
         return {}
     found = {(int(level), int(index)): bytes.fromhex(digest) for level, index, digest in connection.execute(
         select(AuditNode.level, AuditNode.index, AuditNode.hash)
-        .where(tuple_(AuditNode.level, AuditNode.index).in_(keys)))}
+        # OR of primary-key equalities, not a row-value IN: both databases answer it with index look-ups.
+        .where(or_(*(and_(AuditNode.level == level, AuditNode.index == index) for level, index in keys))))}
     missing = [k for k in keys if k not in found]
     if missing:
         raise LookupError(f"audit tree nodes missing: {missing[:5]}")
@@ -118,6 +119,24 @@ def subtree_reader(connection: Connection) -> merkle.Subtree:
         nodes = _nodes(connection, pieces)
         return merkle.root_of([nodes[p] for p in pieces])
     return subtree
+
+
+def _prefetched(connection: Connection, walk: Callable[[merkle.Subtree], list[bytes]]) -> list[bytes]:
+    """Run a proof ``walk`` twice: once to learn which stored nodes it needs (the ranges depend only on the
+    sizes), then on those nodes read in one query — a proof costs one O(log n)-row read, not one per level."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(start: int, end: int) -> bytes:
+        wanted.extend(merkle.aligned_pieces(start, end))
+        return b""
+
+    walk(record)
+    nodes = _nodes(connection, sorted(set(wanted)))
+
+    def cached(start: int, end: int) -> bytes:
+        return merkle.root_of([nodes[p] for p in merkle.aligned_pieces(start, end)])
+
+    return walk(cached)
 
 
 def root_at(session: Session, size: int) -> bytes:
@@ -154,7 +173,7 @@ def inclusion_proof(session: Session, entry_id: int, size: int | None = None) ->
     if found is None or size > tree_size(session) or found[0] >= size:
         return None
     index, leaf = found
-    path = merkle.inclusion_path(index, size, subtree_reader(session.connection()))
+    path = _prefetched(session.connection(), lambda subtree: merkle.inclusion_path(index, size, subtree))
     return Inclusion(entry_id, index, size, leaf, merkle.leaf_hash(leaf.encode("utf-8")).hex(),
                      [h.hex() for h in path])
 
@@ -179,7 +198,8 @@ def consistency_proof(session: Session, first: int, second: int) -> list[str]:
     """PROOF(first, D[second]); ValueError when the sizes are not 0 ≤ first ≤ second ≤ the tree's size."""
     if not 0 <= first <= second <= tree_size(session):
         raise ValueError(f"no consistency proof from {first} to {second}")
-    return [h.hex() for h in merkle.consistency_path(first, second, subtree_reader(session.connection()))]
+    path = _prefetched(session.connection(), lambda subtree: merkle.consistency_path(first, second, subtree))
+    return [h.hex() for h in path]
 
 
 def latest_checkpoint(session: Session) -> SignedCheckpoint | None:
