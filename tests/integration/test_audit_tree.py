@@ -11,6 +11,7 @@ import base64
 import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
@@ -240,3 +241,49 @@ def test_sequencer_checkpoints_within_a_second_of_an_entry(database_url: str, tm
         lines[2] = base64.b64encode(b"\x00" * 32).decode()
         bad = tree.check_witness(session, witness.read_text("utf-8") + "\n".join(lines) + "\n")
         assert bad.problem is not None
+
+
+def test_sequence_and_witness_commands(tmp_path: Path) -> None:
+    """`onething audit sequence --once` publishes to ONETHING_AUDIT_WITNESS_FILE; `onething audit witness` checks a
+    mirror of it (exit 0), and reports a fork when a note with another root for a size is added (exit 1)."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'witness.sqlite3'}"
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    witness = tmp_path / "witness.txt"
+    env = {**os.environ, "ONETHING_DATABASE_URL": url, "ONETHING_AUDIT_WITNESS_FILE": str(witness)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "onething", "audit", *args], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+
+    with db.session_scope(engine) as session:
+        create_user(session, name="witness-staff", role="staff", department="mps", now=NOW)
+    for n in range(3):
+        with db.session_scope(engine) as session:
+            audit.append(session, actor_for_user(session, "witness-staff"), "test.witness", "thing", n, now=NOW)
+        assert run("sequence", "--once").returncode == 0
+    mirror = tmp_path / "mirror.txt"
+    mirror.write_text(witness.read_text("utf-8"), "utf-8")
+    good = run("witness", "--file", str(mirror))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "3 checkpoint(s)" in good.stdout
+    # A fork: a note for size 2 with another root, validly signed by the log's key (a log that showed two
+    # histories). Written by hand from the note format, not by the module.
+    key = tree.log_key()
+    body = f"{key.name}\n2\n{base64.b64encode(hashlib.sha256(b'another history').digest()).decode()}\n"
+    blob = base64.b64encode(key.key_id + key.private.sign(body.encode())).decode()
+    mirror.write_text(mirror.read_text("utf-8") + f"{body}\n\u2014 {key.name} {blob}\n\n", "utf-8")
+    forked = run("witness", "--file", str(mirror))
+    assert forked.returncode == 1 and "fork" in forked.stderr, forked.stdout + forked.stderr
+    # A note whose signature does not verify (one more root bit set, same signature) is reported.
+    notes = tree.witness_notes(witness.read_text("utf-8"))
+    _, _, root, _ = tree.merkle.parse_note(notes[-1])
+    other = base64.b64encode(bytes([root[0] ^ 1]) + root[1:]).decode()
+    mirror.write_text(notes[-1].replace(base64.b64encode(root).decode(), other) + "\n", "utf-8")
+    bad = run("witness", "--file", str(mirror))
+    assert bad.returncode == 1 and "bad signature" in bad.stderr, bad.stdout + bad.stderr
+    engine.dispose()

@@ -316,13 +316,20 @@ def publish(checkpoint: SignedCheckpoint, path: Path) -> None:
 
 
 def witness_notes(content: str) -> list[str]:
-    """The notes of a witness file, in order."""
-    notes: list[str] = []
-    for block in content.split("\n\n\n"):
+    """The notes of a witness file, in order. Notes follow each other separated by a blank line, and a blank
+    line also separates a note's text from its signature lines (those start with "— "): a block of signature
+    lines belongs to the text block before it."""
+    notes: list[tuple[str, list[str]]] = []
+    for block in content.split("\n\n"):
         block = block.strip("\n")
-        if block:
-            notes.append(block + "\n")
-    return notes
+        if not block:
+            continue
+        if block.startswith("\u2014 ") and notes:
+            notes[-1][1].append(block)
+        else:
+            notes.append((block, []))
+    return [f"{body}\n\n" + "".join(f"{signature}\n" for signature in signatures)
+            for body, signatures in notes]
 
 
 @dataclass(frozen=True)
