@@ -70,6 +70,9 @@ def test_citizen_proof_auditor_proof_and_consistency(live_server: LiveServer, tm
     (tmp_path / "proof.json").write_text(json.dumps(proof), "utf-8")
     (tmp_path / "checkpoint.json").write_text(json.dumps(checkpoint), "utf-8")
     key = tree.log_key()
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        published = client.get("/api/v1/audit/log-key").json()
+    assert published["vkey"] == tree.vkey(key) and published["key_id"] == checkpoint["key_id"]
     ok = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "proof.json"), str(tmp_path / "checkpoint.json"),
                          "--vkey", tree.vkey(key)], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -85,6 +85,26 @@ class ConsistencyOut(BaseModel):
     hashes: list[str]
 
 
+class LogKeyOut(BaseModel):
+    """The log's public key (公开): what a verifier needs to check checkpoint signatures."""
+
+    name: str
+    key_id: str
+    public_key: str
+    vkey: str
+
+
+@router.get("/log-key", response_model=LogKeyOut)
+def log_key() -> LogKeyOut:
+    """The Ed25519 public key that signs the checkpoints, and the same as a C2SP verifier key (`vkey`, the
+    `--vkey` of scripts/verify-audit-proof.py)."""
+    import base64
+
+    key = tree.log_key()
+    return LogKeyOut(name=key.name, key_id=key.key_id.hex(),
+                     public_key=base64.b64encode(key.public_bytes).decode("ascii"), vkey=tree.vkey(key))
+
+
 @router.get("/checkpoints/latest", response_model=CheckpointOut, responses=problem_responses(404))
 def latest_checkpoint(engine: EngineDep) -> CheckpointOut:
     """The latest signed checkpoint (公开): tree size, root hash, Ed25519 signature and the signed note."""
