@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,18 @@ class Settings(BaseSettings):
     # Audit chain and retention (records of use ≥ 3 years; security logs ≥ 6 months).
     audit_checkpoint_every: int = 1000
     audit_retention_years: int = 3
+    # The Merkle tree log (ADR 021): the checkpoints' origin / key name, the Ed25519 key (base64 of a 32-byte
+    # seed; unset: derived from ONETHING_SECRET_KEY), the sequencer's round interval, the witness file.
+    audit_log_origin: str = "onething/audit-log"
+    # How entries are written: "tree" — hash format 3, no shared lock, ordered by the sequencer; "chain" — the
+    # hash chain under the audit_head row's lock (formats 1–2, ADR 005/006). ONETHING_AUDIT_APPEND.
+    audit_append: Literal["tree", "chain"] = "tree"
+    audit_log_key: str = ""
+    audit_sequence_interval: float = 0.5
+    audit_witness_file: Path | None = None
+    # Run the sequencer as a thread in `onething serve` (unset: yes; PostgreSQL deployments may run
+    # `onething audit sequence` instead — the advisory lock lets only one integrate at a time either way).
+    inprocess_sequencer: bool = True
     security_log_retention_days: int = 183
     # Unified sign-in (统一身份认证) through OpenID Connect (docs/accounts.md). Off while the issuer is empty.
     oidc_issuer: str = ""

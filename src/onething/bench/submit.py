@@ -232,8 +232,10 @@ def _template(engine: Engine, application_id: str) -> dict[str, list[dict[str, A
 
 def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str, Any]:
     """Copy one submission's rows as fast as one process can, for ``seconds``; submissions per second."""
-    from onething.audit.chain import FORMAT
-    from onething.audit.service import HEAD_ID, entry_digest
+    import secrets
+
+    from onething.audit.chain import FORMAT, TREE_FORMAT
+    from onething.audit.service import HEAD_ID, append_format, entry_digest
     from onething.audit.tables import AuditEntry, AuditHead
     from onething.cases.numbers import format_number
     from onething.cases.tables import ApplicationNumberRow, ApplicationRow, OutboxEvent, TaskRow
@@ -243,6 +245,7 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
     applications, tasks, events, audits = (table_of(ApplicationRow), table_of(TaskRow), table_of(OutboxEvent),
                                            table_of(AuditEntry))
     head_table = table_of(AuditHead)
+    unchained = append_format() == TREE_FORMAT
     count = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -261,6 +264,17 @@ def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str
             conn.execute(insert(applications), [new_app])
             conn.execute(insert(tasks), new_tasks)
             conn.execute(insert(events), new_events)
+            if unchained:  # as the service writes them by default (ADR 021): salted, no head row
+                for entry in rows["audit_entries"]:
+                    values = {k: v for k, v in entry.items() if k not in ("id", "prev_hash", "hash")}
+                    values["hash_format"] = TREE_FORMAT
+                    values["application_id"] = new_app["id"]
+                    values["subject_id"] = ids.get(values["subject_id"], values["subject_id"])
+                    salt = secrets.token_hex(32)
+                    conn.execute(insert(audits), {**values, "prev_hash": salt,
+                                                  "hash": entry_digest(values, salt, TREE_FORMAT)})
+                count += 1
+                continue
             head = conn.execute(select(head_table.c.count, head_table.c.last_hash)
                                 .where(head_table.c.id == HEAD_ID).with_for_update()).one()
             total, previous = int(head[0]), str(head[1])

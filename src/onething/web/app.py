@@ -6,6 +6,8 @@ Routers are included below, one line each; a new area adds its router here. Ever
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
@@ -46,6 +48,14 @@ from onething.web.templating import STATIC_DIR
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from onething.audit.tree import sequencer_lifespan
+
+    async with inprocess_worker_lifespan(app), sequencer_lifespan(app.state.engine):
+        yield
+
+
 def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
     """Build the app for ``engine`` (default: the configured database) serving ``catalog``.
 
@@ -66,7 +76,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
         title="onething API", version=__version__,
         description="高效办成一件事 — one-things, their guides and plans. Errors are RFC 9457 problem details.",
         docs_url=None, redoc_url=None,  # /docs is served by meta_api with a CSP-friendly page
-        lifespan=inprocess_worker_lifespan,  # the outbox worker thread, when settings.inprocess_worker says so
+        lifespan=_lifespan,  # the outbox worker and audit sequencer threads, when settings say so
     )
     app.state.engine = engine
     app.state.catalog = catalog
