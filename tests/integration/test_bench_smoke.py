@@ -31,19 +31,36 @@ LATENCY_KEYS = {"p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
 
 def test_bench_submit(tmp_path: Path) -> None:
     figures = _bench(tmp_path, "submit", "--clients", "2", "--duration", "2", "--warmup", "0.5",
-                     "--ceiling-seconds", "1")
+                     "--ceiling-seconds", "1", "--workers", "2")
     assert {"backend", "clients", "duration_s", "submissions", "errors", "error_count", "throughput_per_s",
-            "latency", "ceiling", "ratio", "chain_intact", "rate_limit_per_minute", "machine"} <= figures.keys()
-    assert figures["backend"] == "sqlite" and figures["clients"] == 2
+            "latency", "ceiling", "ratio", "chain_intact", "rate_limit_per_minute", "machine", "workers",
+            "reference", "vs_reference"} <= figures.keys()
+    assert figures["backend"] == "sqlite" and figures["clients"] == 2 and figures["workers"] == 2
+    assert "--workers 2" in figures["server"]
+    # Both processes of the server did work: CPU is summed over the server's process tree.
+    assert figures["server_cpu_ms_per_submission"] is not None and figures["server_cpu_ms_per_submission"] > 0
+    # The bare reference app ran in the same run on the same database, with no errors, and the ratios follow.
+    reference = figures["reference"]
+    assert reference["submissions"] > 0 and reference["errors"] == {}
+    assert reference["latency"].keys() >= LATENCY_KEYS
+    ratios = figures["vs_reference"]
+    # (from the unrounded figures: the reported ones are rounded)
+    assert ratios["throughput"] == pytest.approx(figures["throughput_per_s"] / reference["throughput_per_s"],
+                                                 rel=0.02)
+    assert ratios["p99"] == pytest.approx(figures["latency"]["p99_ms"] / reference["latency"]["p99_ms"], rel=0.02)
     assert figures["submissions"] > 0 and figures["error_count"] == 0 and figures["errors"] == {}
     assert figures["latency"].keys() >= LATENCY_KEYS
     ceiling = figures["ceiling"]
-    assert {"submissions", "seconds", "throughput_per_s", "rows_per_submission"} <= ceiling.keys()
+    assert {"submissions", "seconds", "throughput_per_s", "rows_per_submission", "threads"} <= ceiling.keys()
+    assert ceiling["threads"] == 2 and ceiling["errors"] == []   # concurrent connections, one per client
+    assert ceiling["rows_per_copy"] == {"applications": 1, "tasks": ceiling["rows_per_submission"]["tasks"],
+                                        "outbox_events": ceiling["rows_per_submission"]["outbox_events"],
+                                        "audit_entries": 1}
     rows = ceiling["rows_per_submission"]
     assert rows["applications"] == 1 and rows["tasks"] >= 1 and rows["outbox_events"] >= 1
     assert rows["audit_entries"] >= 1 + rows["tasks"]    # submitted, one per task created, ready ones
     assert figures["ratio"] > 0
-    assert figures["chain_intact"] is True               # the raw copies chain onto the service's entries
+    assert figures["chain_intact"] is True               # the service's entries, verified before any copy
 
 
 @pytest.mark.parametrize("hash_format", [1, 2])
