@@ -63,6 +63,16 @@ def test_bench_submit(tmp_path: Path) -> None:
     assert figures["chain_intact"] is True               # the service's entries, verified before any copy
 
 
+def test_bench_case(tmp_path: Path) -> None:
+    figures = _bench(tmp_path, "case", "--cases", "4", "--threads", "2")
+    assert {"cases", "threads", "statuses", "decisions", "seconds", "cases_per_s", "decisions_per_s",
+            "case_latency", "machine"} <= figures.keys()
+    # Every case went the whole way: open-restaurant's four tasks each accepted and approved, all persisted.
+    assert figures["cases"] == 4 and figures["statuses"] == {"completed": 4}
+    assert figures["decisions"] == 4 * 8 and figures["cases_per_s"] > 0
+    assert figures["case_latency"].keys() >= LATENCY_KEYS
+
+
 @pytest.mark.parametrize("hash_format", [1, 2])
 def test_bench_audit(tmp_path: Path, hash_format: int) -> None:
     figures = _bench(tmp_path, "audit", "--entries", "1000", "--service-entries", "300", "--batch", "100",
@@ -93,7 +103,9 @@ def test_bench_fetch(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["submit", "--clients", "0"], ["audit", "--entries", "0"],
                                   ["audit", "--hash-format", "3"],
-                                  ["fetch", "--fetches", "0"], ["submit", "--url", "http://127.0.0.1:1"]])
+                                  ["fetch", "--fetches", "0"], ["submit", "--url", "http://127.0.0.1:1"],
+                                  ["case", "--cases", "0"], ["case", "--threads", "0"],
+                                  ["submit", "--clients", "2", "--workers", "0"]])
 def test_bench_refuses_bad_sizes(tmp_path: Path, args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "onething", "bench", *args], capture_output=True, text=True,
                             timeout=60, check=False)

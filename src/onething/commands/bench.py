@@ -95,6 +95,30 @@ def _reference_lines(result: dict[str, Any]) -> list[str]:
             f"{ratios['server_cpu']}"]
 
 
+@bench_app.command("case")
+def bench_case(
+    cases: Annotated[int, typer.Option("--cases", help="whole cases to run")] = 200,
+    threads: Annotated[int, typer.Option("--threads", help="cases run concurrently (1: one after another)")] = 1,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Whole cases through the services: submitted, then every task accepted and approved to completion, each
+    step committed; completed cases per second."""
+    from onething.bench.case import run_case
+
+    try:
+        result = run_case(cases=cases, threads=threads, database=database)
+    except (ValueError, RuntimeError) as exc:
+        _fail(exc)
+        return
+    _emit(result, as_json, [
+        f"case on {result['backend']} ({result['database']}), {result['thing']}, {result['threads']} threads",
+        f"  {result['cases']} cases {result['statuses']} in {result['seconds']:.1f} s: "
+        f"{result['cases_per_s']:.1f} cases/s, {result['decisions_per_s']:.1f} decisions/s",
+        f"  per case: {_latency(result['case_latency'])}",
+    ])
+
+
 @bench_app.command("audit")
 def bench_audit(
     entries: Annotated[int, typer.Option("--entries", help="entries to append, then verify")] = 100_000,
