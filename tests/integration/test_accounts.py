@@ -406,6 +406,26 @@ def test_rate_limiter_writes_in_batches_and_no_row_is_shared_by_processes(engine
     assert sum(count for _, count in rows) <= 400
 
 
+def test_rate_limiter_decides_in_memory_until_a_write_is_due(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    from onething.accounts.ratelimit import RateLimiter
+
+    now = datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    limiter = RateLimiter(engine, shard=3, clock=lambda: 0.0)
+    assert limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) is None   # nothing known yet
+    writes, listener = _writes_to_rate_limits(engine)
+    try:
+        assert limiter.hit(scope="submit", client="c", limit=100, now=now).count == 1      # writes (first)
+        quick = [limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) for _ in range(4)]
+        assert [d.count for d in quick if d is not None] == [2, 3, 4, 5] and len(writes) == 1
+        # The fifth since the write is a batch (100 // 20): due, so the caller must take the writing path.
+        assert limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) is None
+        assert limiter.hit(scope="submit", client="c", limit=100, now=now).count == 6 and len(writes) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
 def test_rate_limiter_counts_requests_that_arrive_during_a_write_without_waiting(engine: Engine) -> None:
     # While one thread's write is in flight, the process's other requests are judged in memory: they never queue
     # on the row (or on the pool) behind it.

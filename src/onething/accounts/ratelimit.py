@@ -122,6 +122,27 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], _Count] = {}
 
+    def hit_in_memory(self, *, scope: str, client: str, limit: int, now: datetime) -> RateDecision | None:
+        """Count and decide without the database when no write is due (no thread needed); else None and
+        nothing counted — call :meth:`hit` (in a worker thread: it may write)."""
+        if limit <= 0:
+            return RateDecision(allowed=True, count=0, limit=limit, retry_after=0)
+        window_start, retry_after = _window(now, self.window_seconds)
+        with self._lock:
+            state = self._counts.get((scope, _client_key(scope, client)))
+            if state is None or state.window_start != window_start:
+                return None
+            estimate = state.known + state.writing + state.pending + 1
+            if state.blocked:
+                state.pending += 1
+                return RateDecision(allowed=False, count=estimate, limit=limit, retry_after=retry_after)
+            due = (state.pending + 1 >= batch_for(limit) or estimate > limit
+                   or self._clock() - state.written_at >= self.sync_seconds)
+            if due and not state.writing:
+                return None
+            state.pending += 1
+            return RateDecision(allowed=estimate <= limit, count=estimate, limit=limit, retry_after=retry_after)
+
     def hit(self, *, scope: str, client: str, limit: int, now: datetime) -> RateDecision:
         """Count one request and say whether it is within ``limit`` per window (``limit <= 0``: no limit)."""
         if limit <= 0:

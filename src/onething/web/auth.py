@@ -220,7 +220,11 @@ def rate_limit(scope: str, per_minute_setting: str) -> Callable[[Request], Await
         if limit <= 0:
             return
         limiter: RateLimiter = request.app.state.rate_limiter
-        decision = await run_in_threadpool(_count, limiter, scope, client_address(request), limit, now_of(request))
+        client, now = client_address(request), now_of(request)
+        # Most requests are counted in memory; only one that must write goes to a worker thread.
+        decision = limiter.hit_in_memory(scope=scope, client=client, limit=limit, now=now)
+        if decision is None:
+            decision = await run_in_threadpool(_count, limiter, scope, client, limit, now)
         if not decision.allowed:
             security_log.info("rate limited", extra={"fields": {"event": "rate_limited", "scope": scope,
                                                                 "client": client_address(request)}})
