@@ -254,7 +254,9 @@ def _servers_cpu(pids: list[int]) -> float | None:
 
 async def _drive(urls: list[str], tokens: list[str], body: dict[str, Any], clients: int, warmup: float,
                  duration: float, pids: list[int]) -> Phase:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle connections are dropped after 2 s, before the server's 5 s keep-alive closes them: otherwise a client
+    # idle between the warm-up and the timed phase races the server's close and counts a ReadError.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
         warm = Phase()
         deadline = time.perf_counter() + warmup
