@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = 10
     sign_in_failure_window_minutes: int = 15
     sign_in_lockout_minutes: int = 15
+    # Server processes of `onething serve` (ONETHING_WORKERS; --workers). Unset: one per CPU, one in the demo.
+    workers: int | None = None
+    # Database pool of each process (PostgreSQL): at most pool_size + max_overflow connections per process, so
+    # workers × (pool_size + max_overflow) + workers of `onething worker` must stay under max_connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     # Deliver outbox events from a thread inside `onething serve`. Unset: on for SQLite (the embedded default,
     # nothing else to run), off for PostgreSQL (run `onething worker` processes). ONETHING_INPROCESS_WORKER.
     inprocess_worker: bool | None = None

@@ -109,9 +109,11 @@ class WebSession(Base):
 
 
 class RateLimitCounter(Base):
-    """Requests counted per (scope, client, fixed one-minute window): shared by every server process.
+    """Requests counted per (scope, client, fixed one-minute window, shard): shared by every server process.
 
-    ``client_key`` is a SHA-256 of the client address, so the table holds no IP addresses.
+    Each server process writes only its own ``shard`` (a random number drawn at start) and reads the sum, so no
+    row is written by two processes (ADR 022). ``client_key`` is a SHA-256 of the client address, so the table
+    holds no IP addresses.
     """
 
     __tablename__ = "rate_limits"
@@ -119,6 +121,7 @@ class RateLimitCounter(Base):
     scope: Mapped[str] = mapped_column(String(40), primary_key=True)
     client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
+    shard: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=0)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

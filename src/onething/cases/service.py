@@ -302,10 +302,14 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     if delivery is not None:
         link["delivery"] = delivery
     digest = request_hash(thing, answers, form, link or None)
-    with session_scope(engine) as session:
-        existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
-        if existing is not None:
-            return Submitted(full_view(session, existing), created=False)
+    if consent_id or application_ref:
+        # A replay must not fetch the facts again: look for the first submission before the exchange is asked.
+        # Without a data link a replay is rare and cheap to detect late — the unique (applicant, key) refuses
+        # its insert below — so the common first submission saves a transaction and its round trips here.
+        with session_scope(engine) as session:
+            existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
+            if existing is not None:
+                return Submitted(full_view(session, existing), created=False)
     plan = _answers_plan(catalog, thing, answers, form)
     shared = _shared_data(engine, actor, catalog, plan, consent_id=consent_id, application_ref=application_ref,
                           now=now, providers=providers)

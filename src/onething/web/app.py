@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from onething import __version__
+from onething.accounts.ratelimit import RateLimiter
 from onething.catalog.model import Catalog
 from onething.catalog.service import active_catalog
 from onething.config import get_settings
@@ -79,6 +80,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
         lifespan=_lifespan,  # the outbox worker and audit sequencer threads, when settings say so
     )
     app.state.engine = engine
+    app.state.rate_limiter = RateLimiter(engine)   # this process's counts, shared in batches (ADR 022)
     app.state.catalog = catalog
     app.state.catalog_label = label
     app.state.thing_index = ThingIndex(catalog)
