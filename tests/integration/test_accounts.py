@@ -245,7 +245,7 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
         assert me.status_code == 200
         assert me.json() == {"name": "samr-system", "display_name": "samr-system", "role": "staff",
                              "department": "samr", "permissions": ["certificate:revoke", "correction:answer",
-                                                                   "rectification:answer",
+                                                                   "delegation:review", "rectification:answer",
                                                                    "task:decide", "task:read"],
                              "assurance": "L2"}  # a token acts at its account's level
         # Bearer requests need no CSRF token: a browser never sends this header by itself.

@@ -22,6 +22,7 @@ from onething import db
 from onething.bench.common import backend_of, latency_summary, machine, prepared_database, resident_id, safe_url
 from onething.bench.submit import THING, submission_form
 from onething.config import get_settings
+from onething.delivery.sandbox import SANDBOX_VALUES
 
 MAX_CASES = 100_000
 
@@ -70,6 +71,11 @@ def run_case(*, cases: int, threads: int = 1, database: str | None = None) -> di
                                            answers={}, form=form, idempotency_key=f"case-{uuid.uuid4().hex}",
                                            now=now)
             app_id = submitted.application["id"]
+            # What each procedure produces (the registration's USCC), entered on approval as a department would.
+            plan = submitted.application["plan"]
+            types = {f["id"]: f["type"] for f in plan["form"]["fields"]}
+            produces = {p["id"]: {f: SANDBOX_VALUES.get(types.get(f, "text"), "沙箱") for f in p.get("produces") or ()}
+                        for p in plan["procedures"]}
             made = 0
             for _stage in range(10):   # at most as many stages as procedures
                 ready = [t for t in get_application(engine, applicant, app_id)["tasks"] if t["status"] == "ready"]
@@ -80,7 +86,8 @@ def run_case(*, cases: int, threads: int = 1, database: str | None = None) -> di
                     accepted = decide_task(engine, actor, task["id"], Decision(kind=DecisionKind.accept),
                                            expected_version=task["version"], catalog=catalog, now=now)
                     decide_task(engine, actor, task["id"], Decision(kind=DecisionKind.approve,
-                                                                    result={"number": "BENCH-1"}),
+                                                                    result={"number": "BENCH-1"},
+                                                                    produced=produces.get(task["procedure"], {})),
                                 expected_version=accepted["version"], catalog=catalog, now=now)
                     made += 2
             status = str(get_application(engine, applicant, app_id)["status"])
