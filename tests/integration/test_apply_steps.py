@@ -199,6 +199,12 @@ def test_anothers_draft_and_an_expired_draft_are_404(pages: Pages) -> None:
         session.execute(update(DraftRow).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     assert acme.get(f"{base}/check").status_code == 404
     assert f'href="{base}"' not in acme.get("/me/applications").text
+    with db.session_scope(pages.server.engine) as session:
+        session.execute(update(DraftRow).values(form={"enterprise_name": "过期的草稿"}))
+    _start(acme)  # starting another draft deletes the applicant's expired one with its values
+    with db.session_scope(pages.server.engine) as session:
+        assert session.scalar(select(func.count()).select_from(DraftRow)) == 1
+        assert session.scalar(select(func.count()).select_from(DraftRow).where(DraftRow.id == base[-36:])) == 0
 
 
 def test_submit_with_errors_shows_check_with_links_to_the_fields(pages: Pages) -> None:

@@ -101,6 +101,7 @@ def start_draft(engine: Engine, actor: Actor, *, thing: str, answers: Mapping[st
     """A new draft at its first step (信息). The caller has planned ``answers`` for ``thing``."""
     authorize(actor, "application:submit")
     with session_scope(engine) as session:
+        _purge(session, now, DraftRow.applicant_id == actor.user_id)  # the applicant's own expired drafts go
         row = DraftRow(id=str(uuid.uuid4()), applicant_id=actor.user_id, thing=thing, answers=dict(answers),
                        form={}, delivery=None, region=region or None, on_behalf_of=on_behalf_of or None,
                        consent_id=None if on_behalf_of else consent_id, ref=ref, step="info", created_at=now,
@@ -226,10 +227,15 @@ def adopt_draft(engine: Engine, actor: Actor, draft_id: str, application_id: str
 
 
 def purge_expired(engine: Engine, now: datetime) -> int:
-    """Delete expired drafts and their files (housekeeping); the count deleted."""
+    """Delete expired drafts and their files (housekeeping; starting a draft also deletes the applicant's own
+    expired ones); the count deleted."""
     with session_scope(engine) as session:
-        ids = list(session.scalars(select(DraftRow.id).where(DraftRow.expires_at <= now)))
-        if ids:
-            session.execute(delete(DraftFileRow).where(DraftFileRow.draft_id.in_(ids)))
-            session.execute(delete(DraftRow).where(DraftRow.id.in_(ids)))
-        return len(ids)
+        return _purge(session, now)
+
+
+def _purge(session: Session, now: datetime, *where: Any) -> int:
+    ids = list(session.scalars(select(DraftRow.id).where(DraftRow.expires_at <= now, *where)))
+    if ids:
+        session.execute(delete(DraftFileRow).where(DraftFileRow.draft_id.in_(ids)))
+        session.execute(delete(DraftRow).where(DraftRow.id.in_(ids)))
+    return len(ids)
