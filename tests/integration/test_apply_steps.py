@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from onething import db
+from onething.cases.drafts import MAX_LIVE_DRAFTS
 from onething.cases.tables import ApplicationRow, DraftFileRow, DraftRow, FileRow
 from onething.web.pages.apply_steps import field_groups
 from tests.case_forms import (
@@ -227,3 +228,23 @@ def test_a_refused_upload_is_shown_at_its_material(pages: Pages) -> None:
     assert 'id="material-registration_application-error"' in refused.text
     assert 'href="#material-registration_application"' in refused.text
     assert _count(pages, DraftFileRow) == 0
+
+
+def test_live_drafts_are_capped_per_applicant(pages: Pages) -> None:
+    acme = pages.as_("acme")
+    base = _start(acme)
+    assert pages.server.engine is not None
+    with db.session_scope(pages.server.engine) as session:
+        draft = session.get(DraftRow, base[-36:])
+        assert draft is not None
+        for n in range(MAX_LIVE_DRAFTS - 1):
+            session.add(DraftRow(id=f"{n:036d}", applicant_id=draft.applicant_id, thing=draft.thing,
+                                 answers=draft.answers, form={}, ref=f"ref-{n}", step="info",
+                                 created_at=draft.created_at, updated_at=draft.updated_at,
+                                 expires_at=draft.expires_at))
+    page = acme.get(STEPS)
+    body = {"csrf_token": hidden_inputs(page.text)["csrf_token"]} | {f"answer.{k}": v for k, v in ANSWERS.items()}
+    refused = acme.post(f"/things/{THING}/steps", data=body)
+    assert refused.status_code == 303 and refused.headers["location"] == "/me/applications"
+    assert "未提交的申请" in acme.get("/me/applications").text
+    assert _count(pages, DraftRow) == MAX_LIVE_DRAFTS

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from onething.accounts.api import Actor, NotFound, authorize
-from onething.cases.errors import Invalid, UploadQuotaExceeded
+from onething.cases.errors import Conflict, Invalid, UploadQuotaExceeded
 from onething.cases.events import Changes
 from onething.cases.files import _clean_filename, _mib, check_daily_quota, checked_upload
 from onething.cases.settings import get_case_settings
@@ -30,6 +30,7 @@ from onething.cases.tables import ApplicationRow, DraftFileRow, DraftRow, FileRo
 from onething.db import session_scope
 
 STEPS = ("info", "materials", "check")
+MAX_LIVE_DRAFTS = 20  # per applicant: drafts hold typed personal data and files; more is abuse, not use
 KEY_PREFIX = "draft-"
 
 
@@ -101,7 +102,7 @@ def start_draft(engine: Engine, actor: Actor, *, thing: str, answers: Mapping[st
     """A new draft at its first step (信息). The caller has planned ``answers`` for ``thing``."""
     authorize(actor, "application:submit")
     with session_scope(engine) as session:
-        _purge(session, now, DraftRow.applicant_id == actor.user_id)  # the applicant's own expired drafts go
+        _check_room(session, actor, now)
         row = DraftRow(id=str(uuid.uuid4()), applicant_id=actor.user_id, thing=thing, answers=dict(answers),
                        form={}, delivery=None, region=region or None, on_behalf_of=on_behalf_of or None,
                        consent_id=None if on_behalf_of else consent_id, ref=ref, step="info", created_at=now,
@@ -109,6 +110,19 @@ def start_draft(engine: Engine, actor: Actor, *, thing: str, answers: Mapping[st
         session.add(row)
         session.flush()
         return _view(session, row)
+
+
+def _check_room(session: Session, actor: Actor, now: datetime) -> None:
+    _purge(session, now, DraftRow.applicant_id == actor.user_id)  # the applicant's own expired drafts go
+    live = session.scalar(select(func.count()).select_from(DraftRow).where(DraftRow.applicant_id == actor.user_id))
+    if (live or 0) >= MAX_LIVE_DRAFTS:
+        raise Conflict(f"您已有 {live} 份未提交的申请，请先在“我的办件”中继续填写或等待其过期")
+
+
+def check_room(engine: Engine, actor: Actor, now: datetime) -> None:
+    """Conflict when the applicant already has ``MAX_LIVE_DRAFTS`` live drafts (before asking for a consent)."""
+    with session_scope(engine) as session:
+        _check_room(session, actor, now)
 
 
 def get_draft(engine: Engine, actor: Actor, draft_id: str, now: datetime) -> Draft:

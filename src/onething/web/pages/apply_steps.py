@@ -184,6 +184,10 @@ async def start(request: Request, code: str, actor: CurrentActor, engine: Engine
         principals = await run_in_threadpool(delegations.principals_for, engine, actor, thing.code, now)
         if on_behalf not in {p[0] for p in principals}:
             raise Problem(422, detail="所选的被代办人无效或授权已失效。", type_="/problems/validation")
+    try:
+        await run_in_threadpool(cases.check_room, engine, actor, now)
+    except cases.Conflict as exc:
+        return redirect_with_notice(engine, request, "/me/applications", str(exc), error=True)
     ref = cases.new_ref()
     consent_id = None
     if raw.get("decision") == "agree" and on_behalf is None and cases.consent_offer(catalog, plan, now, actor):
@@ -194,9 +198,12 @@ async def start(request: Request, code: str, actor: CurrentActor, engine: Engine
             raise Problem(422, detail=applicant._case_message(exc), type_="/problems/validation",
                           errors=exc.errors) from None
         consent_id = consent.id
-    draft = await run_in_threadpool(lambda: cases.start_draft(
-        engine, actor, thing=thing.code, answers=outcome.form.values, ref=ref, consent_id=consent_id,
-        region=get_region(request), on_behalf_of=on_behalf, now=now))
+    try:
+        draft = await run_in_threadpool(lambda: cases.start_draft(
+            engine, actor, thing=thing.code, answers=outcome.form.values, ref=ref, consent_id=consent_id,
+            region=get_region(request), on_behalf_of=on_behalf, now=now))
+    except cases.Conflict as exc:
+        return redirect_with_notice(engine, request, "/me/applications", str(exc), error=True)
     return RedirectResponse(f"/me/drafts/{draft.id}/info/1", status_code=303)
 
 
