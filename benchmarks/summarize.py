@@ -16,6 +16,14 @@ def _load(folder: Path, kind: str) -> dict[str, dict[str, Any]]:
             for path in sorted(folder.glob(f"{kind}-*.json"))}
 
 
+def _reference_cells(r: dict[str, Any]) -> str:
+    bare, ratios = r.get("reference"), r.get("vs_reference")
+    if not bare or not ratios:
+        return "– | – | –"
+    return (f"{bare['throughput_per_s']} | {bare['latency']['p99_ms']} | "
+            f"{ratios['throughput']} · {ratios['p99']}")
+
+
 def main(folder: Path) -> None:
     submit, audit, fetch = _load(folder, "submit"), _load(folder, "audit"), _load(folder, "fetch")
     any_result = next(iter([*submit.values(), *audit.values(), *fetch.values()]), None)
@@ -24,13 +32,14 @@ def main(folder: Path) -> None:
         print(f"machine: {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']}, {m['platform']}\n")
     if submit:
         print("| submit | clients | servers | done/s | p50 ms | p95 ms | p99 ms | errors | ceiling/s | ratio "
-              "| server CPU ms/sub | cores busy |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| server CPU ms/sub | cores busy | reference/s | reference p99 ms | ÷ reference: throughput · p99 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for backend, r in submit.items():
             lat = r["latency"]
             print(f"| {backend} | {r['clients']} | {r['server']} | {r['throughput_per_s']} | {lat['p50_ms']} | "
                   f"{lat['p95_ms']} | {lat['p99_ms']} | {r['error_count']} | {r['ceiling']['throughput_per_s']} | "
-                  f"{r['ratio']} | {r['server_cpu_ms_per_submission']} | {r['server_cpu_cores_busy']} |")
+                  f"{r['ratio']} | {r['server_cpu_ms_per_submission']} | {r['server_cpu_cores_busy']} | "
+                  + _reference_cells(r) + " |")
         print()
     if audit:
         print("| audit | entries | append/s (service) | verify s | verify entries/s | verify_chain s | checkpoints "

@@ -2,7 +2,8 @@
 # Install what the test suite drives for real, where it is missing:
 #  - Debian's chromium (Playwright launches /usr/bin/chromium; no browser download),
 #  - PostgreSQL: a server on 127.0.0.1:5432, or local binaries for a throwaway cluster (tests/pg.py),
-#  - axe-core from npm (accessibility checks inside the browser tests).
+#  - axe-core and oidc-provider from npm (accessibility checks inside the browser tests; the OpenID Provider the
+#    sign-in tests run, tests/oidc/provider.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,6 @@ if [ -z "${ONETHING_TEST_DATABASE_URL:-}" ] && ! pg_answers; then
   fi
 fi
 
-if [ -f package.json ] && [ ! -f node_modules/axe-core/axe.min.js ]; then
+if [ -f package.json ] && { [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f node_modules/oidc-provider/package.json ]; }; then
   if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
 fi

@@ -27,6 +27,8 @@ CATALOG_DIR = REPO_DIR / "catalog"
 TEST_SECRET_KEY = "test-only-secret-key-0123456789abcdef-not-for-production"
 os.environ["ONETHING_SECRET_KEY"] = TEST_SECRET_KEY
 os.environ["ONETHING_SECURE_COOKIES"] = "false"
+# The audit sequencer thread (ADR 021) stays out of served test apps; its tests run rounds themselves.
+os.environ["ONETHING_INPROCESS_SEQUENCER"] = "false"
 os.environ.pop("ONETHING_DEMO", None)
 
 

@@ -1,7 +1,7 @@
 """Apply in steps (分步申请): server-side drafts of an application and the files uploaded while drafting.
 
 Revision ID: h15_applysteps_0001
-Revises: 0015
+Revises: 0018
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "h15_applysteps_0001"
-down_revision = "0015"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

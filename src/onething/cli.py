@@ -397,35 +397,49 @@ def demo_load(
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="server processes (default: ONETHING_WORKERS, else one per CPU; 1 in the demo)")
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="a local demo: the same as ONETHING_DEMO=1")] = False,
 ) -> None:
     """Serve the portal, workbench, admin console and API."""
-    import uvicorn
+    import os
 
     from onething.config import ConfigurationError
     from onething.logging import configure_logging
     from onething.web.app import create_app
-    from onething.web.server import server_config
+    from onething.web.server import default_workers, run, server_config
 
     if demo:
         _enter_demo_mode()
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    workers = workers or default_workers(settings)
+    if workers > 1:
+        # The outbox worker thread runs only in a single-process server; with N processes run `onething worker`.
+        if settings.inprocess_worker:
+            err.print("[red]onething will not start: ONETHING_INPROCESS_WORKER runs only with --workers 1; "
+                      "run `onething worker` beside the server instead[/red]")
+            raise typer.Exit(2)
+        os.environ["ONETHING_INPROCESS_WORKER"] = "0"   # inherited by the worker processes
+        get_settings.cache_clear()
+        settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        app = create_app()
+        app = create_app()   # with N workers: built here once only to refuse a bad configuration up front
     except ConfigurationError as exc:
         err.print(f"[red]onething will not start: {exc}[/red]")
         raise typer.Exit(2) from None
     mode = "  [demo mode: demo registries, no secure cookies]" if settings.demo else ""
-    console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs){mode}")
+    processes = f"  [{workers} processes; run `onething worker` to deliver]" if workers > 1 else ""
+    console.print(f"onething serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs){mode}{processes}")
     try:
-        config = server_config(app, host=host, port=port, settings=settings)
+        config = server_config(app, host=host, port=port, settings=settings, workers=workers)
     except ValueError as exc:
         err.print(f"[red]onething will not start: {exc}[/red]")
         raise typer.Exit(2) from None
-    uvicorn.Server(config).run()
+    run(config)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +75,12 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = 10
     sign_in_failure_window_minutes: int = 15
     sign_in_lockout_minutes: int = 15
+    # Server processes of `onething serve` (ONETHING_WORKERS; --workers). Unset: one per CPU, one in the demo.
+    workers: int | None = None
+    # Database pool of each process (PostgreSQL): at most pool_size + max_overflow connections per process, so
+    # workers × (pool_size + max_overflow) + workers of `onething worker` must stay under max_connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     # Deliver outbox events from a thread inside `onething serve`. Unset: on for SQLite (the embedded default,
     # nothing else to run), off for PostgreSQL (run `onething worker` processes). ONETHING_INPROCESS_WORKER.
     inprocess_worker: bool | None = None
@@ -92,13 +99,50 @@ class Settings(BaseSettings):
     # Audit chain and retention (records of use ≥ 3 years; security logs ≥ 6 months).
     audit_checkpoint_every: int = 1000
     audit_retention_years: int = 3
+    # The Merkle tree log (ADR 021): the checkpoints' origin / key name, the Ed25519 key (base64 of a 32-byte
+    # seed; unset: derived from ONETHING_SECRET_KEY), the sequencer's round interval, the witness file.
+    audit_log_origin: str = "onething/audit-log"
+    # How entries are written: "tree" — hash format 3, no shared lock, ordered by the sequencer; "chain" — the
+    # hash chain under the audit_head row's lock (formats 1–2, ADR 005/006). ONETHING_AUDIT_APPEND.
+    audit_append: Literal["tree", "chain"] = "tree"
+    audit_log_key: str = ""
+    audit_sequence_interval: float = 0.5
+    audit_witness_file: Path | None = None
+    # Run the sequencer as a thread in `onething serve` (unset: yes; PostgreSQL deployments may run
+    # `onething audit sequence` instead — the advisory lock lets only one integrate at a time either way).
+    inprocess_sequencer: bool = True
     security_log_retention_days: int = 183
+    # Unified sign-in (统一身份认证) through OpenID Connect (docs/accounts.md). Off while the issuer is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile"
+    # The ID token's ``acr`` → onething's assurance level; an acr not listed counts as L1.
+    oidc_acr_levels: dict[str, str] = {"L1": "L1", "L2": "L2", "L3": "L3"}
+    # Claims (ID token or UserInfo) that carry the identifiers; staff name their account and department.
+    oidc_claim_id_number: str = "id_number"
+    oidc_claim_uscc: str = "uscc"
+    oidc_claim_staff_account: str = "staff_account"
+    oidc_claim_department: str = "department"
+    oidc_timeout_seconds: float = 5.0
+    # The level a password sign-in gives (L1…L3). Unset: L1 where unified sign-in is configured (the person can
+    # step up there), else L2 (accounts an administrator opened after checking the identity document).
+    password_assurance: str | None = None
 
     @model_validator(mode="after")
     def _secure_unless_demo(self) -> Settings:
         if "secure_cookies" not in self.model_fields_set:
             self.secure_cookies = not self.demo
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def resolved_password_assurance(self) -> str:
+        if self.password_assurance:
+            return self.password_assurance.strip().upper()
+        return "L1" if self.oidc_enabled else "L2"
 
     def check_secret_key(self) -> None:
         """Refuse to run outside the demo without a long enough ONETHING_SECRET_KEY."""

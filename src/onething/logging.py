@@ -30,6 +30,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,   # which of `onething serve --workers N`'s processes
             "request_id": request_id.get(),
             "message": mask(record.getMessage()),
         }

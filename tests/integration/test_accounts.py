@@ -246,7 +246,8 @@ def test_bearer_tokens_over_http(engine: Engine, users: dict[str, str]) -> None:
         assert me.json() == {"name": "samr-system", "display_name": "samr-system", "role": "staff",
                              "department": "samr", "permissions": ["certificate:revoke", "correction:answer",
                                                                    "rectification:answer",
-                                                                   "task:decide", "task:read"]}
+                                                                   "task:decide", "task:read"],
+                             "assurance": "L2"}  # a token acts at its account's level
         # Bearer requests need no CSRF token: a browser never sends this header by itself.
         assert client.post("/api/v1/test-echo", headers=auth).json() == {"name": "samr-system"}
         with db.session_scope(engine) as session:
@@ -342,6 +343,120 @@ def test_rate_limit_counter(engine: Engine) -> None:
 
         keys = list(session.scalars(select(RateLimitCounter.client_key)))
         assert all("10.0.0" not in key for key in keys)
+
+
+def test_rate_limit_with_batches_holds_across_processes_within_the_tolerance(engine: Engine,
+                                                                            users: dict[str, str]) -> None:
+    # A limit of 60 a minute: each process writes every 3 requests (batch = 60 // 20), so two processes may let
+    # through at most 60 + 2 × 3 (ADR 022). Eighty requests alternate between two live servers on one database.
+    from onething.accounts.ratelimit import batch_for
+
+    limit = 60
+    apps = [make_app(engine, sign_in_rate_per_minute=limit), make_app(engine, sign_in_rate_per_minute=limit)]
+    for app in apps:
+        app.state.clock = lambda: datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    with serve(apps[0]) as one, serve(apps[1]) as two, \
+            httpx.Client(base_url=one.url, timeout=30) as first, httpx.Client(base_url=two.url, timeout=30) as second:
+        codes = [(second if i % 2 else first).post("/login", data={"name": "zhang", "password": "wrong"}).status_code
+                 for i in range(80)]
+    admitted = sum(1 for code in codes if code != 429)
+    assert set(codes) <= {403, 429}
+    assert limit <= admitted <= limit + 2 * batch_for(limit), codes
+    assert codes[-6:] == [429] * 6    # once the shared total is over, both refuse without asking again
+
+
+def _writes_to_rate_limits(engine: Engine) -> tuple[list[tuple[str, object]], object]:
+    from sqlalchemy import event
+
+    writes: list[tuple[str, object]] = []
+
+    def listen(conn: object, cursor: object, statement: str, parameters: object, context: object,
+               executemany: bool) -> None:
+        text = statement.lstrip().upper()
+        if "RATE_LIMITS" in text and (text.startswith("INSERT") or text.startswith("UPDATE")):
+            writes.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    return writes, listen
+
+
+def test_rate_limiter_writes_in_batches_and_no_row_is_shared_by_processes(engine: Engine) -> None:
+    # Fifty clients behind one proxy are one client address: 400 requests with a limit of 2,000 (batch 100).
+    from sqlalchemy import event
+
+    from onething.accounts.ratelimit import RateLimiter
+    from onething.accounts.tables import RateLimitCounter
+
+    now = datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    ticks = iter(range(10**6))
+    limiters = [RateLimiter(engine, shard=1, clock=lambda: float(next(ticks)) / 1000),   # 1 ms per request
+                RateLimiter(engine, shard=2, clock=lambda: float(next(ticks)) / 1000)]
+    writes, listener = _writes_to_rate_limits(engine)
+    try:
+        decisions = [limiters[i % 2].hit(scope="submit", client="10.0.0.9", limit=2000, now=now) for i in range(400)]
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert all(d.allowed for d in decisions)
+    # Each process wrote on its first request and then once per 100 of its own (or once a second): ≤ 3 each,
+    # against 400 writes to one row before.
+    assert 2 <= len(writes) <= 6, len(writes)
+    with db.session_scope(engine) as session:
+        rows = session.execute(select(RateLimitCounter.shard, RateLimitCounter.count)
+                               .where(RateLimitCounter.scope == "submit")).all()
+    assert sorted(shard for shard, _ in rows) == [1, 2]                   # one row per process, none shared
+    assert sum(count for _, count in rows) <= 400
+
+
+def test_rate_limiter_decides_in_memory_until_a_write_is_due(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    from onething.accounts.ratelimit import RateLimiter
+
+    now = datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    limiter = RateLimiter(engine, shard=3, clock=lambda: 0.0)
+    assert limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) is None   # nothing known yet
+    writes, listener = _writes_to_rate_limits(engine)
+    try:
+        assert limiter.hit(scope="submit", client="c", limit=100, now=now).count == 1      # writes (first)
+        quick = [limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) for _ in range(4)]
+        assert [d.count for d in quick if d is not None] == [2, 3, 4, 5] and len(writes) == 1
+        # The fifth since the write is a batch (100 // 20): due, so the caller must take the writing path.
+        assert limiter.hit_in_memory(scope="submit", client="c", limit=100, now=now) is None
+        assert limiter.hit(scope="submit", client="c", limit=100, now=now).count == 6 and len(writes) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_rate_limiter_counts_requests_that_arrive_during_a_write_without_waiting(engine: Engine) -> None:
+    # While one thread's write is in flight, the process's other requests are judged in memory: they never queue
+    # on the row (or on the pool) behind it.
+    import threading
+
+    from sqlalchemy import event
+
+    from onething.accounts.ratelimit import RateLimiter
+
+    now = datetime(2026, 3, 2, 9, 0, 15, tzinfo=UTC)
+    limiter = RateLimiter(engine, shard=7, clock=lambda: 0.0)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(*_: object) -> None:
+        if not inside.is_set():
+            inside.set()
+            release.wait(10)
+
+    event.listen(engine, "before_cursor_execute", hold)
+    try:
+        writer = threading.Thread(target=limiter.hit, kwargs={"scope": "submit", "client": "c", "limit": 100,
+                                                              "now": now})
+        writer.start()
+        assert inside.wait(10)
+        quick = [limiter.hit(scope="submit", client="c", limit=100, now=now) for _ in range(3)]   # no deadlock
+        release.set()
+        writer.join(10)
+    finally:
+        event.remove(engine, "before_cursor_execute", hold)
+    assert [d.allowed for d in quick] == [True, True, True] and quick[-1].count == 4
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------

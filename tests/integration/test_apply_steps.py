@@ -246,5 +246,5 @@ def test_live_drafts_are_capped_per_applicant(pages: Pages) -> None:
     body = {"csrf_token": hidden_inputs(page.text)["csrf_token"]} | {f"answer.{k}": v for k, v in ANSWERS.items()}
     refused = acme.post(f"/things/{THING}/steps", data=body)
     assert refused.status_code == 303 and refused.headers["location"] == "/me/applications"
-    assert "未提交的申请" in acme.get("/me/applications").text
+    assert "份未提交的申请，请先" in acme.get("/me/applications").text  # the notice, once
     assert _count(pages, DraftRow) == MAX_LIVE_DRAFTS

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,10 +18,19 @@ from onething import db
 from onething.accounts.api import actor_for_user, create_user
 from onething.audit import service as audit
 from onething.audit.tables import AuditEntry, AuditHead
+from onething.config import get_settings
 
 NOW = datetime(2026, 11, 25, 2, 0, 0, 123456, tzinfo=UTC)
 COLUMNS = ("at", "actor_id", "actor_name", "actor_role", "action", "subject_type", "subject_id",
            "application_id", "department", "before", "after", "data", "prev_hash", "hash")
+
+
+@pytest.fixture(autouse=True)
+def _chained_appends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the hash chain (ADR 005/006): appends chained under the head row, as before
+    ADR 021 made unchained appends the default."""
+    monkeypatch.setenv("ONETHING_AUDIT_APPEND", "chain")
+    get_settings.cache_clear()
 
 
 def _entries(actor: Any) -> list[dict[str, Any]]:

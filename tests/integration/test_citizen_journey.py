@@ -213,6 +213,7 @@ def test_the_auditor_searches_the_log_as_html(demo: LiveServer, zhangsan: httpx.
         assert entries and "exchange.consent.granted" in found.text
         detail = auditor.get(f"/auditor/entries/{entries[-1]}")  # the newest: the consent just granted
         assert detail.status_code == 200 and ref in detail.text and "本条哈希" in detail.text
+        assert "盐值" in detail.text  # unchained by default (ADR 021): prev_hash holds the entry's salt
         none = auditor.get("/auditor", params={"action": "exchange.consent", "since": "2000-01-01",
                                                "until": "2000-01-02"})
         assert "没有符合条件的记录" in none.text

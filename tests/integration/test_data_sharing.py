@@ -21,6 +21,7 @@ import pytest
 
 from onething.accounts.api import SYSTEM, issue_token
 from onething.accounts.demo import create_demo_users, demo_password
+from onething.audit import tree
 from onething.config import get_settings
 from onething.db import session_scope
 from onething.exchange.demo import load_exchange_demo
@@ -137,6 +138,17 @@ def test_consent_prefill_exempt_submit_and_uses(demo: LiveServer, zhangsan: http
         use = uses[proof["audit_entry_id"]]
         assert use["outcome"] == "served" and use["application_ref"] == ref and use["consent_id"] == consent
         assert use["resource"] == proof["resource"] and use["department"] and use["purpose"]
+
+    # 证明: each use on 谁用了我的数据 links its inclusion proof, served once the sequencer has taken it in.
+    death_use = shared["exempt_materials"]["death_certificate"]["audit_entry_id"]
+    uses_page = zhangsan.get("/me/data-uses")
+    assert f'href="/api/v1/audit/entries/{death_use}/proof"' in uses_page.text and "证明" in uses_page.text
+    assert zhangsan.get(f"/api/v1/audit/entries/{death_use}/proof").status_code == 404  # not yet a leaf
+    assert demo.engine is not None
+    with session_scope(demo.engine) as session:
+        tree.integrate(session, datetime(2026, 12, 2, tzinfo=UTC))
+    proof = zhangsan.get(f"/api/v1/audit/entries/{death_use}/proof")
+    assert proof.status_code == 200 and f"id {death_use}\n" in proof.json()["leaf"]
 
     mine = zhangsan.get(f"/me/applications/{app_id}")
     death_proof = shared["exempt_materials"]["death_certificate"]["audit_entry_id"]

@@ -18,6 +18,7 @@ from onething.audit.checkpoints import create_checkpoint, maybe_checkpoint, veri
 from onething.audit.service import entry_digest
 from onething.audit.tables import AuditEntry
 from onething.catalog.model import Sharing
+from onething.config import get_settings
 from onething.db import session_scope
 from onething.exchange import service
 
@@ -35,6 +36,14 @@ from .exchange_support import (
 
 # The exchange's holders are the demo registries here (holders without a service of their own).
 pytestmark = pytest.mark.usefixtures("demo_mode")
+
+
+@pytest.fixture(autouse=True)
+def _chained_appends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the hash chain (ADR 005/006): appends chained under the head row, as before
+    ADR 021 made unchained appends the default."""
+    monkeypatch.setenv("ONETHING_AUDIT_APPEND", "chain")
+    get_settings.cache_clear()
 
 
 def _verify(database_url: str) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 (``authorize``), the refusals (``Forbidden``, ``NotFound``), and creating users and tokens (tests, demo, CLI).
 """
 
+from onething.accounts.assurance import StepUpRequired, require_assurance
 from onething.accounts.errors import AuthenticationFailed, DuplicateUser, Forbidden, InvalidUser, NotFound
 from onething.accounts.identifiers import check_resident_id, check_uscc, mask_identifier
 from onething.accounts.lifecycle import issue_token
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidUser",
     "NotFound",
     "Role",
+    "StepUpRequired",
     "actor_for_token",
     "actor_for_user",
     "authorize",
@@ -28,4 +30,5 @@ __all__ = [
     "create_user",
     "issue_token",
     "mask_identifier",
+    "require_assurance",
 ]

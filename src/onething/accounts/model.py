@@ -28,6 +28,9 @@ class Actor:
     uscc: str | None = field(default=None, repr=False)       # 统一社会信用代码 of an enterprise applicant
     display_name: str = ""           # what pages greet the actor with; falls back to ``name``
     must_change_password: bool = False  # an initial or reset password: pages allow only the change until done
+    # Assurance level (accounts.assurance): a browser session's sign-in level, else the account's verified one.
+    # Actors built outside sign-in (commands, demo, tests) act at the level of an administrator-opened account.
+    assurance: str = "L2"
 
     @property
     def is_applicant(self) -> bool:

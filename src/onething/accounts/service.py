@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -21,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from onething.accounts.assurance import lower
 from onething.accounts.errors import (
     DuplicateUser,
     InvalidUser,
@@ -62,7 +64,7 @@ def hash_password(password: str) -> str:
 def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, name=user.name, role=Role(user.role), department=user.department,
                  id_number=user.id_number, uscc=user.uscc, display_name=user.display_name,
-                 must_change_password=user.must_change_password)
+                 must_change_password=user.must_change_password, assurance=user.assurance)
 
 
 def _validate_user(*, name: str, role: str, department: str | None, id_number: str | None, uscc: str | None,
@@ -213,14 +215,17 @@ def list_tokens(session: Session, *, user_name: str | None = None) -> list[Token
 
 
 def start_session(session: Session, *, actor: Actor, now: datetime,
-                  lifetime: timedelta = SESSION_LIFETIME) -> NewSession:
+                  lifetime: timedelta = SESSION_LIFETIME, assurance: str | None = None,
+                  id_token: str | None = None) -> NewSession:
     """Open a browser session after sign-in: a fresh random id (never reused: no session fixation) and a
-    fresh CSRF synchroniser token."""
+    fresh CSRF synchroniser token. ``assurance``: the level of this sign-in (default the actor's), never above
+    the account's; ``id_token``: the provider's ID token of an OIDC sign-in, kept for its logout."""
+    level = lower(assurance or actor.assurance, actor.assurance)
     session_id = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
     expires_at = now + lifetime
     session.add(WebSession(id=digest(session_id), user_id=actor.user_id, csrf_token=csrf_token, created_at=now,
-                           expires_at=expires_at, last_seen_at=now))
+                           expires_at=expires_at, last_seen_at=now, assurance=level, id_token=id_token))
     # Sessions that ended long ago are of no use to anyone: sweep a few on the way.
     session.execute(delete(WebSession).where(WebSession.expires_at < now - timedelta(days=1)))
     session.flush()
@@ -244,7 +249,15 @@ def actor_for_session(session: Session, session_id: str, now: datetime,
     if now - web_session.last_seen_at >= _TOUCH_EVERY:
         web_session.last_seen_at = now
         session.flush()
-    return SignedIn(actor=_actor(user), csrf_token=web_session.csrf_token, expires_at=web_session.expires_at)
+    actor = replace(_actor(user), assurance=lower(web_session.assurance, user.assurance))
+    return SignedIn(actor=actor, csrf_token=web_session.csrf_token, expires_at=web_session.expires_at)
+
+
+def session_id_token(session: Session, session_id: str) -> str | None:
+    """The ID token an OIDC sign-in left on the browser session (for RP-initiated logout), or None."""
+    if not session_id or len(session_id) > 200:
+        return None
+    return session.scalar(select(WebSession.id_token).where(WebSession.id == digest(session_id)))
 
 
 MAX_FLASH = 500

@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +70,8 @@ class User(Base):
     # A password an administrator set (initial or reset): the user must replace it before doing anything else.
     must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
                                                        server_default=false())
+    # The highest assurance level (accounts.assurance) the account's identity has been verified at.
+    assurance: Mapped[str] = mapped_column(String(2), nullable=False, default="L2", server_default="L2")
 
 
 class ApiToken(Base):
@@ -89,12 +102,18 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     # A one-time notice (flash) for the next page this session shows: never message text from a URL.
     flash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The level of the sign-in that started the session, and (OIDC) the ID token, for the provider's logout.
+    # Sessions opened before levels existed were password sign-ins of accounts administrators opened: L2.
+    assurance: Mapped[str] = mapped_column(String(2), nullable=False, default="L1", server_default="L2")
+    id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RateLimitCounter(Base):
-    """Requests counted per (scope, client, fixed one-minute window): shared by every server process.
+    """Requests counted per (scope, client, fixed one-minute window, shard): shared by every server process.
 
-    ``client_key`` is a SHA-256 of the client address, so the table holds no IP addresses.
+    Each server process writes only its own ``shard`` (a random number drawn at start) and reads the sum, so no
+    row is written by two processes (ADR 022). ``client_key`` is a SHA-256 of the client address, so the table
+    holds no IP addresses.
     """
 
     __tablename__ = "rate_limits"
@@ -102,4 +121,28 @@ class RateLimitCounter(Base):
     scope: Mapped[str] = mapped_column(String(40), primary_key=True)
     client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
+    shard: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=0)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class OidcIdentity(Base):
+    """A link from an identity at an OpenID Provider (issuer + subject) to a user (统一身份认证账号绑定)."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_oidc_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class OidcNonce(Base):
+    """Nonces of ID tokens already accepted (SHA-256): a callback replayed with the same nonce is refused."""
+
+    __tablename__ = "oidc_nonces"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)

@@ -26,6 +26,9 @@ from datetime import UTC
 from typing import Any
 
 FORMAT = 2
+TREE_FORMAT = 3
+"""Format 3 (ADR 021): the format-2 text hashed with a random salt (stored in ``prev_hash``) instead of the
+predecessor's hash — entries are not chained; the Merkle tree and its signed checkpoints order and seal them."""
 SEPARATOR = "\x1f"
 ABSENT = "\x1e"
 
@@ -83,13 +86,13 @@ WITH hashed AS (
                    coalesce(application_id, chr(30)), coalesce(department, chr(30)),
                    coalesce(before::text, 'null'), coalesce(after::text, 'null'), coalesce(data::text, 'null')),
                'UTF8')), 'hex')) AS bad_id
-    FROM audit_entries WHERE id > :low
+    FROM audit_entries WHERE id > :low AND id < :high
 )
 SELECT chain.id, chain.n, chain.hash, chain.linked AND chain.id IS DISTINCT FROM hashed.bad_id AS ok
 FROM (
     SELECT id, hash, row_number() OVER (ORDER BY id) AS n,
            prev_hash = coalesce(lag(hash) OVER (ORDER BY id), :prev) AS linked
-    FROM audit_entries WHERE id > :low
+    FROM audit_entries WHERE id > :low AND id < :high
 ) AS chain, hashed
 WHERE NOT chain.linked OR chain.id = hashed.bad_id OR chain.n = hashed.total
    OR chain.id = ANY(CAST(:watched AS integer[]))
@@ -107,16 +110,16 @@ SELECT count(*), min(id) FILTER (WHERE hash_format <> 2 OR hash <> encode(sha256
         coalesce(application_id, chr(30)), coalesce(department, chr(30)),
         coalesce(before::text, 'null'), coalesce(after::text, 'null'), coalesce(data::text, 'null')),
     'UTF8')), 'hex'))
-FROM audit_entries WHERE id > :low
+FROM audit_entries WHERE id > :low AND id < :high
 """
 POSTGRES_LINKS = """
 SELECT id, n, hash, linked FROM (
     SELECT id, hash, row_number() OVER (ORDER BY id) AS n,
            prev_hash = coalesce(lag(hash) OVER (ORDER BY id), :prev) AS linked
-    FROM audit_entries WHERE id > :low
+    FROM audit_entries WHERE id > :low AND id < :high
 ) AS chain
 WHERE NOT linked OR id = ANY(CAST(:watched AS integer[]))
-   OR id = (SELECT max(id) FROM audit_entries WHERE id > :low)
+   OR id = (SELECT max(id) FROM audit_entries WHERE id > :low AND id < :high)
 ORDER BY id
 """
 
@@ -179,3 +182,34 @@ def check_sqlite_range(path: str, low: int, high: int, watched: Collection[int],
         return check_rows(rows(), None, frozenset(watched))
     finally:
         connection.close()
+
+
+# Format 3 (ADR 021): every entry from the first unchained one on is of format 3 and hashes, with its own salt,
+# to its ``hash``; (how many, the first that does not) in one statement.
+POSTGRES_UNCHAINED = """
+SELECT count(*), min(id) FILTER (WHERE hash_format <> 3 OR hash <> encode(sha256(convert_to(
+    prev_hash || chr(31) || concat_ws(chr(31),
+        to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+        coalesce(actor_id::text, chr(30)), actor_name, actor_role, action, subject_type, subject_id,
+        coalesce(application_id, chr(30)), coalesce(department, chr(30)),
+        coalesce(before::text, 'null'), coalesce(after::text, 'null'), coalesce(data::text, 'null')),
+    'UTF8')), 'hex'))
+FROM audit_entries WHERE id >= :first
+"""
+
+
+def check_unchained_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[int, int | None]:
+    """(count, first bad id) of ``SQLITE_ROWS`` rows that must each be of format 3 and hash to their ``hash``."""
+    sha256 = hashlib.sha256
+    join = SEPARATOR.join
+    count = 0
+    for row in rows:
+        count += 1
+        try:
+            text = f"{row[1]}{SEPARATOR}{join(row[4:])}"
+            good = row[3] == TREE_FORMAT and sha256(text.encode()).hexdigest() == row[2]
+        except TypeError:
+            good = False
+        if not good:
+            return count, int(row[0])
+    return count, None

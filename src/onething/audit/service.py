@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +112,7 @@ _INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
 
 
 def append_many(session: Session, entries: Sequence[Mapping[str, Any]], now: datetime, *,
-                hash_format: int = chain.FORMAT) -> list[int]:
+                hash_format: int | None = None) -> list[int]:
     """Append several entries inside the caller's transaction, in order; return their ids.
 
     Each entry is a mapping of ``append``'s arguments: ``actor``, ``action``, ``subject_type``,
@@ -138,14 +139,36 @@ def entry_digest(entry: AuditEntry | Mapping[str, Any], prev_hash: str, hash_for
     values = entry if isinstance(entry, Mapping) else {name: getattr(entry, name) for name in _COLUMNS}
     if hash_format is None:
         hash_format = int(entry["hash_format"] if isinstance(entry, Mapping) else entry.hash_format)
-    if hash_format == chain.FORMAT:
+    if hash_format in (chain.FORMAT, chain.TREE_FORMAT):
         return chain.text_hash(chain.entry_text(values), prev_hash)
     if hash_format == 1:
         return entry_hash(entry_content(values), prev_hash)
     raise ValueError(f"unknown audit hash format {hash_format}")
 
 
-def _write(session: Session, rows: list[dict[str, Any]], hash_format: int = chain.FORMAT) -> list[int]:
+def append_format() -> int:
+    """The hash format new entries get: 3 (no chain, no shared lock; the Merkle tree orders them, ADR 021) when
+    ``settings.audit_append`` is ``tree``, else 2 (chained under the head row's lock)."""
+    from onething.config import get_settings
+
+    return chain.TREE_FORMAT if get_settings().audit_append == "tree" else chain.FORMAT
+
+
+def _write_unchained(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Format 3 (ADR 021): each entry hashed on its own with a random salt in ``prev_hash`` (so two identical
+    entries still differ), inserted with no lock and no head row: the sequencer gives them their order."""
+    connection = session.connection()
+    for row in rows:
+        salt = secrets.token_hex(32)
+        row["prev_hash"] = salt
+        row["hash"] = chain.text_hash(chain.entry_text(row), salt)
+        row["hash_format"] = chain.TREE_FORMAT
+    if len(rows) == 1:
+        return [int(connection.execute(_INSERT_ENTRY, rows[0]).scalar_one())]
+    return [int(i) for i in connection.execute(_INSERT_ENTRIES, rows).scalars()]
+
+
+def _write(session: Session, rows: list[dict[str, Any]], hash_format: int | None = None) -> list[int]:
     """Chain ``rows`` onto the locked head (adding their hashes), insert them in one go, move the head.
 
     Core statements on the session's connection (its transaction), not ORM execution: the append is on every
@@ -155,6 +178,10 @@ def _write(session: Session, rows: list[dict[str, Any]], hash_format: int = chai
     """
     if not rows:
         return []
+    if hash_format is None:
+        hash_format = append_format()
+    if hash_format == chain.TREE_FORMAT:
+        return _write_unchained(session, rows)
     connection = session.connection()
     count, prev_hash = _lock_head(connection)
     for row in rows:
@@ -181,7 +208,7 @@ def _write(session: Session, rows: list[dict[str, Any]], hash_format: int = chai
 def append(session: Session, actor: Actor, action: str, subject_type: str, subject_id: str | int, *,
            now: datetime, before: Any = None, after: Any = None, data: Any = None,
            application_id: str | None = None, department: str | None = None,
-           hash_format: int = chain.FORMAT) -> AuditEntry:
+           hash_format: int | None = None) -> AuditEntry:
     """Append one entry inside the caller's transaction and return it (written, with its id).
 
     ``hash_format`` 1 exists only to build chains as they were written before migration 0007 (tests)."""
@@ -253,6 +280,34 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
     texts to Python — split by id range across processes when the chain is long.
     """
     watched = frozenset(watch)
+    # Format-3 entries (unchained, ADR 021) come last: the chain ends where the first of them is.
+    tree_from = session.scalar(select(AuditEntry.id).where(AuditEntry.hash_format == chain.TREE_FORMAT)
+                               .order_by(AuditEntry.id).limit(1))
+    count, broken, seen = _walk_chained(session, batch=batch, watched=watched,
+                                        high=_NO_END if tree_from is None else int(tree_from))
+    if broken is not None or tree_from is None:
+        return count, broken, seen
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        total, bad = connection.execute(text(chain.POSTGRES_UNCHAINED), {"first": int(tree_from)}).one()
+        if bad is not None:
+            position = int(session.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.id >= tree_from, AuditEntry.id <= bad)) or 0)
+            return count + position, int(bad), seen
+        return count + int(total), None, seen
+    high = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    checked, bad = chain.check_unchained_rows(
+        connection.exec_driver_sql(chain.SQLITE_ROWS, {"low": int(tree_from) - 1, "high": high}))
+    return count + checked, bad, seen
+
+
+_NO_END = 2**62
+"""``high`` of a chain with no unchained entries after it."""
+
+
+def _walk_chained(session: Session, *, batch: int, watched: frozenset[int], high: int
+                  ) -> tuple[int, int | None, dict[int, tuple[int, str]]]:
+    """The hash chain (formats 1 and 2): the entries with ids below ``high``."""
     # Format-1 entries come first, so in id order the first other entry is found where they end.
     boundary = session.scalar(select(AuditEntry.id).where(AuditEntry.hash_format != 1)
                               .order_by(AuditEntry.id).limit(1))
@@ -261,7 +316,7 @@ def walk(session: Session, *, batch: int = 5000, watch: Collection[int] = ()
         return count, broken, seen
     if boundary is not None:
         found = _walk_format2(session, after=last_id if last_id is not None else 0, prev_hash=prev_hash,
-                              watched=watched)
+                              watched=watched, high=high)
         for entry_id, (position, digest) in found.seen.items():
             seen[entry_id] = (count + position, digest)
         if found.broken is not None:
@@ -284,20 +339,22 @@ PARALLEL_FROM = 200_000
 """A SQLite chain with at least this many format-2 entries is walked by several processes."""
 
 
-def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: frozenset[int]) -> chain.Segment:
-    """Check the entries after id ``after``, the first of which must follow ``prev_hash``."""
+def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: frozenset[int],
+                  high: int = _NO_END) -> chain.Segment:
+    """Check the entries after id ``after`` and below ``high``, the first of which must follow ``prev_hash``."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         bind = session.get_bind()
         if isinstance(bind, Engine):
             try:
-                return _walk_postgres_overlapped(bind, after, prev_hash, watched)
+                return _walk_postgres_overlapped(bind, after, prev_hash, watched, high)
             except DBAPIError:  # no exported snapshot here (e.g. a standby before PostgreSQL 10): one statement
                 pass
         return _collect(connection.execute(
-            text(chain.POSTGRES_CHECK), {"low": after, "prev": prev_hash, "watched": sorted(watched)}),
+            text(chain.POSTGRES_CHECK), {"low": after, "high": high, "prev": prev_hash,
+                                         "watched": sorted(watched)}),
             watched, chain.Segment())
-    high = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    high = min(high - 1, int(session.scalar(select(func.max(AuditEntry.id))) or 0))
     path = connection.engine.url.database
     workers = min(4, os.cpu_count() or 1)
     # The id span stands in for the number of entries (ids are dense: entries are never deleted).
@@ -310,7 +367,8 @@ def _walk_format2(session: Session, *, after: int, prev_hash: str, watched: froz
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 
-def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watched: frozenset[int]) -> chain.Segment:
+def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watched: frozenset[int],
+                              high: int = _NO_END) -> chain.Segment:
     """``POSTGRES_CHECK`` as two statements at once: the hash pass here, the link pass on a second connection
     in a thread, both in one exported snapshot (REPEATABLE READ), which the head is read in too."""
     from concurrent.futures import ThreadPoolExecutor
@@ -329,11 +387,12 @@ def _walk_postgres_overlapped(engine: Engine, after: int, prev_hash: str, watche
                     # SET TRANSACTION SNAPSHOT takes no parameter; the id was checked against its format above.
                     second.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                     return list(second.execute(text(chain.POSTGRES_LINKS),
-                                               {"low": after, "prev": prev_hash, "watched": sorted(watched)}))
+                                               {"low": after, "high": high, "prev": prev_hash,
+                                                "watched": sorted(watched)}))
 
             with ThreadPoolExecutor(1) as pool:
                 linked = pool.submit(links)
-                total, bad_id = first.execute(text(chain.POSTGRES_HASHES), {"low": after}).one()
+                total, bad_id = first.execute(text(chain.POSTGRES_HASHES), {"low": after, "high": high}).one()
                 rows = linked.result()
             head = first.execute(select(AuditHead.count, AuditHead.last_id, AuditHead.last_hash)
                                  .where(AuditHead.id == HEAD_ID)).one_or_none()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, SmallInteger, String
+from sqlalchemy import JSON, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onething.accounts.tables import UtcDateTime
@@ -68,4 +68,48 @@ class AuditCheckpoint(Base):
     last_id: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+# The Merkle tree log (ADR 021), written by the sequencer only (audit.tree).
+
+class AuditLeaf(Base):
+    """An entry's place in the tree: leaf ``leaf_index`` is entry ``entry_id`` (unique both ways)."""
+
+    __tablename__ = "audit_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+
+
+class AuditNode(Base):
+    """The hash (hex) of the complete subtree of 2**level leaves starting at leaf ``index * 2**level``."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("idx", Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditTreeState(Base):
+    """One row: how many leaves the tree has and the highest entry id integrated (sequencer only)."""
+
+    __tablename__ = "audit_tree_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_entry_id: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class SignedCheckpoint(Base):
+    """A signed checkpoint of the tree (签名检查点): its size, root and the signed note."""
+
+    __tablename__ = "audit_signed_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(8), nullable=False)
+    signature: Mapped[str] = mapped_column(String(100), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

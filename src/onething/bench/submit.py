@@ -5,25 +5,35 @@ N clients (asyncio tasks sharing one httpx connection pool, one keep-alive conne
 accounts service, for ``duration`` seconds after a short warm-up. Every response is timed from just before
 the request is sent to the end of its body: the acknowledgement latency an applicant sees.
 
-Without ``--url`` the bench starts ``onething serve`` itself (``servers`` processes on free 127.0.0.1 ports)
-against a throwaway database, with ``ONETHING_SUBMIT_RATE_PER_MINUTE`` raised for the run: every bench
+Without ``--url`` the bench starts ``onething serve --workers W`` itself — as production runs it, W worker
+processes on one socket (default: one per CPU); ``servers`` such servers on free 127.0.0.1 ports — against a
+throwaway database, with ``ONETHING_SUBMIT_RATE_PER_MINUTE`` raised for the run: every bench
 client shares the address 127.0.0.1, and the per-address limit (30 a minute) would otherwise answer 429
 after the first second. The limiter still counts every request, so its cost stays in the figures.
 
-The ceiling: after the HTTP run (servers stopped) the rows one real submission wrote — its application,
-tasks, outbox events and audit entries — are copied with fresh ids, SQLAlchemy Core and no HTTP, planning,
-validation or ORM, one transaction per copy in a tight loop in this process, the audit entries hashed onto
-the chain and the chain's head moved as ``audit.append`` does. ``ratio`` is achieved / ceiling throughput.
+Then, in the same run and on the same database, the same clients post the same bodies to the bare reference
+app (``benchmarks/reference_app.py``: FastAPI + SQLAlchemy Core inserting the application, its tasks, its
+outbox events and one audit row copied from a real submission; no auth, plan, validation or ORM), served by
+uvicorn with the same W workers. ``reference`` holds its figures and ``vs_reference`` onething's ratios to them
+(throughput: onething / reference, higher is better; p99: onething / reference, lower is better).
+
+The ceiling: with every server stopped, the reference app's insert (the same function) runs in
+``ceiling_threads`` threads of this process, each on its own connection, one transaction per copy — the
+database's concurrent capacity for these rows with no HTTP at all. ``ratio`` is achieved / ceiling throughput.
+The audit chain of the service's entries is verified before any copy is written (``chain_intact``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -31,10 +41,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import httpx
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine
 
 from onething import db
 from onething.bench.common import (
@@ -120,19 +131,71 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes), from ``/proc``; just ``[pid]`` elsewhere."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
 @contextmanager
-def served(database_url: str, *, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[Server]:
-    """``onething serve`` as a subprocess on a free 127.0.0.1 port, until the block ends."""
+def served(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None,
+           timeout: float = 60.0) -> Iterator[Server]:
+    """``onething serve --workers W`` as a subprocess on a free 127.0.0.1 port, until the block ends."""
     port = _free_port()
     env = {**os.environ, "ONETHING_DATABASE_URL": database_url,
            "ONETHING_SUBMIT_RATE_PER_MINUTE": str(RATE_LIMIT_FOR_RUN), "ONETHING_LOG_LEVEL": "WARNING",
+           # A throwaway database: a key of its own unless the operator gave one.
+           "ONETHING_SECRET_KEY": os.environ.get("ONETHING_SECRET_KEY") or secrets.token_urlsafe(48),
            **(extra_env or {})}
+    command = [sys.executable, "-m", "onething", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]
+    with _subprocess(command, env, f"http://127.0.0.1:{port}", timeout) as server:
+        yield server
+
+
+REFERENCE_APP = Path(__file__).resolve().parents[3] / "benchmarks" / "reference_app.py"
+
+
+def reference_module() -> ModuleType:
+    """``benchmarks/reference_app.py`` (shipped in the repository, not in the package)."""
+    spec = importlib.util.spec_from_file_location("onething_reference_app", REFERENCE_APP)
+    if spec is None or spec.loader is None or not REFERENCE_APP.exists():
+        raise RuntimeError(f"the reference app is not at {REFERENCE_APP}: run the bench from a checkout")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def reference_served(database_url: str, template: str, *, workers: int = 1,
+                     timeout: float = 60.0) -> Iterator[Server]:
+    """The bare reference app with ``workers`` processes on a free port, copying application ``template``."""
+    port = _free_port()
+    command = [sys.executable, str(REFERENCE_APP), "--database", database_url, "--template", template,
+               "--port", str(port), "--workers", str(workers)]
+    with _subprocess(command, dict(os.environ), f"http://127.0.0.1:{port}", timeout) as server:
+        yield server
+
+
+@contextmanager
+def _subprocess(command: list[str], env: dict[str, str], url: str, timeout: float) -> Iterator[Server]:
     # The log goes to a file, not a pipe: a chatty server must never block on a full pipe.
     with tempfile.TemporaryFile() as log:
-        command = [sys.executable, "-m", "onething", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603 - our own CLI
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603 - ours
         try:
-            yield Server(_await_health(process, log, f"http://127.0.0.1:{port}", timeout), process.pid)
+            yield Server(_await_health(process, log, url, timeout), process.pid)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -149,7 +212,7 @@ def _await_health(process: subprocess.Popen[bytes], log: IO[bytes], url: str, ti
         if process.poll() is not None:
             log.seek(0)
             stderr = log.read().decode(errors="replace")
-            raise RuntimeError(f"onething serve exited with {process.returncode}:\n{stderr[-2000:]}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{stderr[-2000:]}")
         try:
             if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                 return url
@@ -185,13 +248,15 @@ async def _client(http: httpx.AsyncClient, url: str, token: str, body: dict[str,
 
 
 def _servers_cpu(pids: list[int]) -> float | None:
-    readings = [cpu_seconds(pid) for pid in pids]
+    readings = [cpu_seconds(child) for pid in pids for child in process_tree(pid)]
     return None if not pids or None in readings else sum(r for r in readings if r is not None)
 
 
 async def _drive(urls: list[str], tokens: list[str], body: dict[str, Any], clients: int, warmup: float,
                  duration: float, pids: list[int]) -> Phase:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle connections are dropped after 2 s, before the server's 5 s keep-alive closes them: otherwise a client
+    # idle between the warm-up and the timed phase races the server's close and counts a ReadError.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
         warm = Phase()
         deadline = time.perf_counter() + warmup
@@ -215,81 +280,65 @@ async def _drive(urls: list[str], tokens: list[str], body: dict[str, Any], clien
 # --- the ceiling ----------------------------------------------------------------------------------------
 
 
-def _template(engine: Engine, application_id: str) -> dict[str, list[dict[str, Any]]]:
-    """The rows one submission wrote, as plain dicts (Core, in insertion order)."""
+def rows_of(engine: Engine, application_id: str) -> dict[str, int]:
+    """How many rows of each kind one submission wrote."""
+    from sqlalchemy import func, select
+
     from onething.audit.tables import AuditEntry
     from onething.cases.tables import ApplicationRow, OutboxEvent, TaskRow
 
-    tables = {"applications": (table_of(ApplicationRow), table_of(ApplicationRow).c.id),
-              "tasks": (table_of(TaskRow), table_of(TaskRow).c.application_id),
-              "outbox_events": (table_of(OutboxEvent), table_of(OutboxEvent).c.application_id),
-              "audit_entries": (table_of(AuditEntry), table_of(AuditEntry).c.application_id)}
+    keys = {"applications": table_of(ApplicationRow).c.id, "tasks": table_of(TaskRow).c.application_id,
+            "outbox_events": table_of(OutboxEvent).c.application_id,
+            "audit_entries": table_of(AuditEntry).c.application_id}
     with engine.connect() as conn:
-        return {name: [dict(row._mapping) for row in conn.execute(
-            select(table).where(key == application_id).order_by(*table.primary_key.columns))]
-            for name, (table, key) in tables.items()}
+        return {name: int(conn.scalar(select(func.count()).where(key == application_id)) or 0)
+                for name, key in keys.items()}
 
 
-def raw_ceiling(engine: Engine, application_id: str, seconds: float) -> dict[str, Any]:
-    """Copy one submission's rows as fast as one process can, for ``seconds``; submissions per second."""
-    from onething.audit.chain import FORMAT
-    from onething.audit.service import HEAD_ID, entry_digest
-    from onething.audit.tables import AuditEntry, AuditHead
-    from onething.cases.numbers import format_number
-    from onething.cases.tables import ApplicationNumberRow, ApplicationRow, OutboxEvent, TaskRow
+def raw_ceiling(database_url: str, application_id: str, seconds: float, threads: int) -> dict[str, Any]:
+    """The reference app's insert in ``threads`` threads, each on its own connection, for ``seconds``."""
+    reference = reference_module()
+    engine = reference._engine(database_url)
+    template = reference.load_template(engine, application_id)
+    counts = [0] * threads
+    failures: list[str] = []
+    stop = time.perf_counter() + seconds
 
-    rows = _template(engine, application_id)
-    numbers = table_of(ApplicationNumberRow)
-    applications, tasks, events, audits = (table_of(ApplicationRow), table_of(TaskRow), table_of(OutboxEvent),
-                                           table_of(AuditEntry))
-    head_table = table_of(AuditHead)
-    count = 0
+    def copy(slot: int) -> None:
+        try:
+            while time.perf_counter() < stop and sum(counts) < MAX_REQUESTS:
+                with engine.begin() as conn:
+                    reference.copy_submission(conn, template)
+                counts[slot] += 1
+        except Exception as exc:
+            failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    workers = [threading.Thread(target=copy, args=(i,), daemon=True) for i in range(threads)]
     started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline and count < MAX_REQUESTS:
-        ids = {application_id: str(uuid.uuid4())}
-        ids.update({t["id"]: str(uuid.uuid4()) for t in rows["tasks"]})
-        new_app = {**rows["applications"][0], "id": ids[application_id],
-                   "idempotency_key": f"ceiling-{uuid.uuid4().hex}"}
-        new_tasks = [{**t, "id": ids[t["id"]], "application_id": new_app["id"]} for t in rows["tasks"]]
-        new_events = [{k: v for k, v in {**e, "event_id": str(uuid.uuid4()), "application_id": new_app["id"]}.items()
-                       if k != "id"} for e in rows["outbox_events"]]
-        with engine.begin() as conn:
-            # A 办件编号 of its own, issued as the service issues one (a row of its own, no counter).
-            sequence = conn.execute(insert(numbers).returning(numbers.c.id)).scalar_one()
-            new_app["number"] = format_number(None, new_app["submitted_at"], sequence)
-            conn.execute(insert(applications), [new_app])
-            conn.execute(insert(tasks), new_tasks)
-            conn.execute(insert(events), new_events)
-            head = conn.execute(select(head_table.c.count, head_table.c.last_hash)
-                                .where(head_table.c.id == HEAD_ID).with_for_update()).one()
-            total, previous = int(head[0]), str(head[1])
-            last_id = None
-            for entry in rows["audit_entries"]:
-                values = {k: v for k, v in entry.items() if k not in ("id", "prev_hash", "hash")}
-                values["hash_format"] = FORMAT
-                values["application_id"] = new_app["id"]
-                values["subject_id"] = ids.get(values["subject_id"], values["subject_id"])
-                digest = entry_digest(values, previous, FORMAT)
-                last_id = conn.execute(insert(audits).returning(audits.c.id),
-                                       {**values, "prev_hash": previous, "hash": digest}).scalar_one()
-                previous, total = digest, total + 1
-            conn.execute(update(head_table).where(head_table.c.id == HEAD_ID)
-                         .values(count=total, last_id=last_id, last_hash=previous))
-        count += 1
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     elapsed = time.perf_counter() - started
-    return {"submissions": count, "seconds": round(elapsed, 3),
+    engine.dispose()
+    count = sum(counts)
+    return {"submissions": count, "seconds": round(elapsed, 3), "threads": threads, "errors": failures[:3],
             "throughput_per_s": round(count / elapsed, 1) if elapsed else 0.0,
-            "rows_per_submission": {name: len(value) for name, value in rows.items()}}
+            "rows_per_copy": {name: len(rows) for name, rows in template.rows.items()}}
 
 
 # --- the bench ------------------------------------------------------------------------------------------
 
 
 def run_submit(*, clients: int, duration: float, database: str | None = None, url: str | None = None,
-               servers: int = 1, warmup: float = 1.0, ceiling_seconds: float | None = None,
-               applicants: int | None = None, verify: bool = True) -> dict[str, Any]:
-    """Drive ``clients`` concurrent submitters for ``duration`` seconds; then measure the raw ceiling."""
+               servers: int = 1, workers: int | None = None, warmup: float = 1.0,
+               ceiling_seconds: float | None = None, applicants: int | None = None, verify: bool = True,
+               reference: bool = True, ceiling_threads: int | None = None) -> dict[str, Any]:
+    """Drive ``clients`` concurrent submitters for ``duration`` seconds against onething, then against the
+    bare reference app; then measure the raw ceiling."""
+    from onething.config import get_settings
+    from onething.web.server import default_workers
+
     if not 1 <= clients <= MAX_CLIENTS:
         raise ValueError(f"clients must be 1–{MAX_CLIENTS}")
     if not 0 < duration <= 3600:
@@ -298,6 +347,10 @@ def run_submit(*, clients: int, duration: float, database: str | None = None, ur
         raise ValueError("--url needs --database: the bench makes its applicants in the server's database")
     if url is not None and not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError("the bench only talks to 127.0.0.1")
+    if workers is not None and not 1 <= workers <= 64:
+        raise ValueError("workers must be 1–64")
+    workers = workers or default_workers(get_settings().model_copy(update={"demo": False}))
+    threads = ceiling_threads or min(clients, 16)
     run = uuid.uuid4().hex[:8]
     body = {"thing": THING, "answers": {}, "form": submission_form()}
     reuse = url is not None
@@ -311,29 +364,40 @@ def run_submit(*, clients: int, duration: float, database: str | None = None, ur
             database_url, engine = stack.enter_context(prepared_database(database))
         tokens = make_applicants(engine, applicants or clients, run)
         with ExitStack() as serving:
-            started = [] if url is not None else [serving.enter_context(served(database_url))
+            started = [] if url is not None else [serving.enter_context(served(database_url, workers=workers))
                                                   for _ in range(max(1, servers))]
             urls = [url] if url is not None else [server.url for server in started]
             phase = asyncio.run(_drive(urls, tokens, body, clients, warmup, duration,
                                        [server.pid for server in started]))
         if not phase.created:
             raise RuntimeError(f"no submission succeeded; errors: {dict(phase.errors)}")
-        ceiling = raw_ceiling(engine, phase.created[0], ceiling_seconds or min(duration, 10.0))
         intact = None
-        if verify:
+        if verify:   # before any copy is written: the copies carry no chain
             from onething.audit.service import verify as verify_chain
 
             with db.session_scope(engine) as session:
                 intact = verify_chain(session)[1] is None
+        template = phase.created[0]
+        bare = None
+        if reference:
+            with ExitStack() as serving:
+                started_ref = [serving.enter_context(reference_served(database_url, template, workers=workers))
+                               for _ in range(max(1, servers))]
+                bare = asyncio.run(_drive([s.url for s in started_ref], tokens, body, clients, warmup, duration,
+                                          [s.pid for s in started_ref]))
+        ceiling = raw_ceiling(database_url, template, ceiling_seconds or min(duration, 10.0), threads)
+        ceiling["rows_per_submission"] = rows_of(engine, template)
     achieved = len(phase.latencies) / phase.elapsed if phase.elapsed else 0.0
-    return {
+    latency = latency_summary(phase.latencies)
+    result: dict[str, Any] = {
         "bench": "submit", "backend": backend_of(database_url), "database": safe_url(database_url),
-        "server": url or f"{len(urls)} × onething serve (subprocess)", "clients": clients,
+        "server": url or f"{len(urls)} × onething serve --workers {workers} (subprocess)", "clients": clients,
+        "workers": None if reuse else workers,
         "duration_s": round(phase.elapsed, 3), "thing": THING,
         "rate_limit_per_minute": None if reuse else RATE_LIMIT_FOR_RUN,
         "submissions": len(phase.latencies), "errors": dict(phase.errors),
         "error_count": sum(phase.errors.values()), "throughput_per_s": round(achieved, 1),
-        "latency": latency_summary(phase.latencies), "ceiling": ceiling,
+        "latency": latency, "ceiling": ceiling,
         "ratio": round(achieved / ceiling["throughput_per_s"], 3) if ceiling["throughput_per_s"] else None,
         "chain_intact": intact, "machine": machine(),
         # Where the CPU went: per acknowledged submission, in the server processes and in the clients.
@@ -342,6 +406,23 @@ def run_submit(*, clients: int, duration: float, database: str | None = None, ur
         "server_cpu_cores_busy": round(phase.server_cpu / phase.elapsed, 2)
         if phase.server_cpu is not None and phase.elapsed else None,
     }
+    if bare is not None:
+        bare_rate = len(bare.latencies) / bare.elapsed if bare.elapsed else 0.0
+        bare_latency = latency_summary(bare.latencies)
+        result["reference"] = {
+            "server": f"{max(1, servers)} × benchmarks/reference_app.py --workers {workers}",
+            "submissions": len(bare.latencies), "errors": dict(bare.errors),
+            "throughput_per_s": round(bare_rate, 1), "latency": bare_latency,
+            "server_cpu_ms_per_submission": _per(bare.server_cpu, len(bare.latencies)),
+        }
+        result["vs_reference"] = {
+            "throughput": round(achieved / bare_rate, 3) if bare_rate else None,
+            "p99": round(latency["p99_ms"] / bare_latency["p99_ms"], 3) if bare_latency["p99_ms"] else None,
+            "server_cpu": round(result["server_cpu_ms_per_submission"] / result["reference"][
+                "server_cpu_ms_per_submission"], 2) if result["server_cpu_ms_per_submission"]
+            and result["reference"]["server_cpu_ms_per_submission"] else None,
+        }
+    return result
 
 
 def _per(cpu: float | None, count: int) -> float | None:

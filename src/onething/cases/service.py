@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from onething.accounts.api import Actor, NotFound, authorize
+from onething.accounts.api import Actor, NotFound, authorize, require_assurance
 from onething.cases import prefill as shared_data
 from onething.cases.dispatch import checked_delivery
 from onething.cases.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
@@ -289,6 +289,8 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     applicant_id = acting[0] if acting is not None else actor.user_id
     acted_by = actor.user_id if acting is not None else None
     catalog = _region_catalog(catalog, region)
+    if thing in catalog.things:  # an unknown thing is answered by the plan below
+        require_assurance(actor.assurance, str(catalog.things[thing].assurance), f"thing {thing}")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.match(idempotency_key):
         raise Invalid([("Idempotency-Key", "须为 1–200 个可见 ASCII 字符")])
     link: dict[str, Any] = {"consent": consent_id, "application_ref": application_ref} if (
@@ -300,10 +302,14 @@ def submit_application(engine: Engine, actor: Actor, *, catalog: Catalog, catalo
     if delivery is not None:
         link["delivery"] = delivery
     digest = request_hash(thing, answers, form, link or None)
-    with session_scope(engine) as session:
-        existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
-        if existing is not None:
-            return Submitted(full_view(session, existing), created=False)
+    if consent_id or application_ref:
+        # A replay must not fetch the facts again: look for the first submission before the exchange is asked.
+        # Without a data link a replay is rare and cheap to detect late — the unique (applicant, key) refuses
+        # its insert below — so the common first submission saves a transaction and its round trips here.
+        with session_scope(engine) as session:
+            existing = _existing_submission(session, applicant_id, idempotency_key, digest, acted_by)
+            if existing is not None:
+                return Submitted(full_view(session, existing), created=False)
     plan = _answers_plan(catalog, thing, answers, form)
     shared = _shared_data(engine, actor, catalog, plan, consent_id=consent_id, application_ref=application_ref,
                           now=now, providers=providers)

@@ -415,6 +415,14 @@ class Case(Strict):
     expect: CaseExpectation
 
 
+class AssuranceLevel(StrEnum):
+    """How sure the platform must be of who applies (身份认证等级; docs/accounts.md)."""
+
+    L1 = "L1"  # a password
+    L2 = "L2"  # real-name verified (实名核验)
+    L3 = "L3"  # verified in person or by face (现场/人脸核验)
+
+
 class Thing(Sourced):
     """A one-thing (一件事): the procedures one life or business event needs, seen from the applicant."""
 
@@ -437,6 +445,8 @@ class Thing(Sourced):
     # when ``eligible_when`` is false the procedures are still listed, but each is applied for separately.
     conditions: tuple[Sentence, ...] = ()
     eligible_when: str | None = None
+    # The assurance level an applicant must have signed in at to submit (accounts.assurance).
+    assurance: AssuranceLevel = AssuranceLevel.L2
 
     _procedures = field_validator("procedures", mode="before")(_normalise_uses)
 

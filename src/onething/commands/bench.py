@@ -48,18 +48,24 @@ def bench_submit(
     url: Annotated[str | None, typer.Option(
         "--url", help="a running server (127.0.0.1) on --database; its submit rate limit must be raised")] = None,
     servers: Annotated[int, typer.Option("--servers", help="onething serve processes to start (no --url)")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="worker processes of each server (default: one per CPU, as `onething serve`)")] = None,
     warmup: Annotated[float, typer.Option("--warmup", help="untimed seconds before the run")] = 1.0,
     ceiling_seconds: Annotated[float | None, typer.Option(
         "--ceiling-seconds", help="seconds of raw inserts (default: the duration, at most 10)")] = None,
+    reference: Annotated[bool, typer.Option(
+        "--reference/--no-reference", help="also measure the bare reference app (benchmarks/reference_app.py)")
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Real HTTP submissions by N clients: throughput, p50/p95/p99 acknowledgement latency, errors, and the
-    same rows inserted raw (the ceiling) with the ratio achieved/ceiling."""
+    """Real HTTP submissions by N clients against onething and then against the bare reference app in the same
+    run: throughput, p50/p95/p99, errors, CPU per submission, the ratios; and the raw ceiling (concurrent
+    inserts, no HTTP)."""
     from onething.bench.submit import run_submit
 
     try:
         result = run_submit(clients=clients, duration=duration, database=database, url=url, servers=servers,
-                            warmup=warmup, ceiling_seconds=ceiling_seconds)
+                            workers=workers, warmup=warmup, ceiling_seconds=ceiling_seconds, reference=reference)
     except (ValueError, RuntimeError, TimeoutError) as exc:
         _fail(exc)
         return
@@ -71,9 +77,45 @@ def bench_submit(
         f"  errors: {result['error_count']} {result['errors'] or ''} · CPU per submission: server "
         f"{result['server_cpu_ms_per_submission']} ms ({result['server_cpu_cores_busy']} cores busy), clients "
         f"{result['client_cpu_ms_per_submission']} ms",
-        f"  raw ceiling: {ceiling['throughput_per_s']:.1f}/s ({ceiling['submissions']} copies of "
-        f"{ceiling['rows_per_submission']}) → ratio {result['ratio']}",
-        f"  audit chain intact afterwards: {result['chain_intact']}",
+        *_reference_lines(result),
+        f"  raw ceiling: {ceiling['throughput_per_s']:.1f}/s ({ceiling['threads']} connections, "
+        f"{ceiling['submissions']} copies of {ceiling['rows_per_copy']}) → ratio {result['ratio']}",
+        f"  audit chain intact: {result['chain_intact']}",
+    ])
+
+
+def _reference_lines(result: dict[str, Any]) -> list[str]:
+    bare = result.get("reference")
+    if bare is None:
+        return []
+    ratios = result["vs_reference"]
+    return [f"  reference app: {bare['throughput_per_s']:.1f}/s · {_latency(bare['latency'])} · server CPU "
+            f"{bare['server_cpu_ms_per_submission']} ms/submission · errors {bare['errors'] or 0}",
+            f"  onething ÷ reference: throughput {ratios['throughput']} · p99 {ratios['p99']} · server CPU "
+            f"{ratios['server_cpu']}"]
+
+
+@bench_app.command("case")
+def bench_case(
+    cases: Annotated[int, typer.Option("--cases", help="whole cases to run")] = 200,
+    threads: Annotated[int, typer.Option("--threads", help="cases run concurrently (1: one after another)")] = 1,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Whole cases through the services: submitted, then every task accepted and approved to completion, each
+    step committed; completed cases per second."""
+    from onething.bench.case import run_case
+
+    try:
+        result = run_case(cases=cases, threads=threads, database=database)
+    except (ValueError, RuntimeError) as exc:
+        _fail(exc)
+        return
+    _emit(result, as_json, [
+        f"case on {result['backend']} ({result['database']}), {result['thing']}, {result['threads']} threads",
+        f"  {result['cases']} cases {result['statuses']} in {result['seconds']:.1f} s: "
+        f"{result['cases_per_s']:.1f} cases/s, {result['decisions_per_s']:.1f} decisions/s",
+        f"  per case: {_latency(result['case_latency'])}",
     ])
 
 

@@ -87,12 +87,67 @@ def audit_verify() -> None:
     with session_scope() as session:
         result = verify_chain(session)
     if result.intact:
-        typer.echo(f"audit chain intact: {result.count} entries, {result.checkpoints} checkpoints")
+        from onething.audit.tree import check_tree
+
+        with session_scope() as session:
+            problem = check_tree(session)
+        if problem is not None:
+            where = "" if problem.entry_id is None else f" at entry {problem.entry_id}"
+            typer.echo(f"audit tree BROKEN{where}: {problem.message}", err=True)
+            if problem.entry_id is not None:
+                typer.echo(f"broken entry: {problem.entry_id}")
+            raise typer.Exit(1)
+        typer.echo(f"audit chain intact: {result.count} entries, {result.checkpoints} checkpoints; "
+                   "Merkle tree matches the latest signed checkpoint")
         return
     typer.echo(f"audit chain BROKEN at entry {result.broken_id}: {result.problem} "
                f"({result.count} entries read)", err=True)
     typer.echo(f"broken entry: {result.broken_id}")
     raise typer.Exit(1)
+
+
+@audit_app.command("sequence")
+def audit_sequence(
+    once: Annotated[bool, typer.Option("--once", help="one round, then exit")] = False,
+) -> None:
+    """Run the audit sequencer (ADR 021): integrate new entries into the Merkle tree and sign a checkpoint
+    every ONETHING_AUDIT_SEQUENCE_INTERVAL seconds; only one sequencer integrates at a time."""
+    import signal
+
+    from onething.audit.tree import Sequencer
+    from onething.config import get_settings
+    from onething.db import get_engine
+
+    settings = get_settings()
+    sequencer = Sequencer(get_engine(), interval=settings.audit_sequence_interval,
+                          witness_file=settings.audit_witness_file)
+    if once:
+        done = sequencer.run_once()
+        typer.echo(f"audit sequencer: {done.integrated} integrated, tree size {done.tree_size}"
+                   + ("" if done.elected else " (another sequencer holds the lock)"))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sequencer.stop())
+    try:
+        sequencer.run()
+    except KeyboardInterrupt:
+        sequencer.stop()
+
+
+@audit_app.command("witness")
+def audit_witness(
+    file: Annotated[Path, typer.Option("--file", help="a mirrored witness file of checkpoint notes")],
+) -> None:
+    """Check a mirrored witness file: signatures, and consistency between successive checkpoints; exit 1 on
+    a fork or any other problem."""
+    from onething.audit.tree import check_witness
+    from onething.db import session_scope
+
+    with session_scope() as session:
+        report = check_witness(session, file.read_text("utf-8"))
+    if report.problem is not None:
+        typer.echo(f"witness: {report.problem} ({report.checked} checkpoint(s) consistent before it)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"witness: {report.checked} checkpoint(s), each consistent with the one before")
 
 
 @audit_app.command("checkpoint")

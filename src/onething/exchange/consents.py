@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
 
+from onething.accounts.assurance import ACTIONS, require_assurance
 from onething.accounts.errors import NotFound
 from onething.accounts.model import SYSTEM, Actor, Role
 from onething.accounts.permissions import authorize
@@ -103,6 +104,7 @@ def grant_consent(session: Session, catalog: Catalog, actor: Actor, *, applicati
     if actor.role is not Role.applicant:
         raise InvalidRequest([("actor", "仅数据主体（申请人）本人可以授权")])
     authorize(actor, "application:submit")
+    require_assurance(actor.assurance, ACTIONS["consent:grant"], "consent:grant")
     errors: list[tuple[str, str]] = []
     application_ref = (application_ref or "").strip()
     if not 1 <= len(application_ref) <= MAX_REF:

@@ -6,6 +6,8 @@ Routers are included below, one line each; a new area adds its router here. Ever
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
@@ -14,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from onething import __version__
+from onething.accounts.ratelimit import RateLimiter
 from onething.catalog.model import Catalog
 from onething.catalog.service import active_catalog
 from onething.config import get_settings
@@ -35,6 +38,7 @@ from onething.web.pages import cases as case_pages
 from onething.web.pages import certificates as certificate_pages
 from onething.web.pages import delegations as delegation_pages
 from onething.web.pages import exchange as exchange_pages
+from onething.web.pages import oidc as oidc_pages
 from onething.web.pages import portal
 from onething.web.pages import roles as role_pages
 from onething.web.problems import install_problem_handlers
@@ -43,6 +47,14 @@ from onething.web.templating import STATIC_DIR
 
 # Swagger UI's bundle and stylesheet, shipped by the fastapi-offline package, so /docs needs no CDN.
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from onething.audit.tree import sequencer_lifespan
+
+    async with inprocess_worker_lifespan(app), sequencer_lifespan(app.state.engine):
+        yield
 
 
 def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -65,15 +77,17 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
         title="onething API", version=__version__,
         description="高效办成一件事 — one-things, their guides and plans. Errors are RFC 9457 problem details.",
         docs_url=None, redoc_url=None,  # /docs is served by meta_api with a CSP-friendly page
-        lifespan=inprocess_worker_lifespan,  # the outbox worker thread, when settings.inprocess_worker says so
+        lifespan=_lifespan,  # the outbox worker and audit sequencer threads, when settings say so
     )
     app.state.engine = engine
+    app.state.rate_limiter = RateLimiter(engine)   # this process's counts, shared in batches (ADR 022)
     app.state.catalog = catalog
     app.state.catalog_label = label
     app.state.thing_index = ThingIndex(catalog)
 
     install_problem_handlers(app)
     install_auth(app)
+    oidc_pages.install_step_up(app)  # StepUpRequired → a new sign-in at the provider, or 403 step-up-required
     install_limits(app)  # inside the request context: a refusal is logged and carries the request id
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(NoStoreMiddleware)  # personal responses, problem+json and the last-resort 500 included
@@ -86,6 +100,7 @@ def create_app(engine: Engine | None = None, catalog: Catalog | None = None) -> 
     app.include_router(cases_api.router)
     app.include_router(portal.router, dependencies=[Depends(optional_actor)])  # nav shows who is signed in
     app.include_router(auth_pages.router)
+    app.include_router(oidc_pages.router)
     app.include_router(accounts_api.router)
     app.include_router(exchange_api.router)
     app.include_router(delegations_api.router)

@@ -7,8 +7,9 @@
   session's synchroniser token — form field ``csrf_token`` or header ``X-CSRF-Token`` — or it is refused with
   403. Bearer requests are exempt: a browser never attaches a bearer token on its own. Pages put the token in
   their forms from ``request.state.csrf_token`` (see ``csrf_token()``); HTMX sends it as a header.
-- ``rate_limit(scope, per_minute_setting)``: a fixed-window limit per client address, counted in the database
-  so that every server process shares it; over the limit → 429 with ``Retry-After``.
+- ``rate_limit(scope, per_minute_setting)``: a fixed-window limit per client address, counted in this process
+  and shared through the database in batches so that every server process shares it (ADR 022); over the
+  limit → 429 with ``Retry-After``.
 
 ``install_auth(app)`` maps the accounts errors that services raise (``Forbidden``, ``NotFound`` …) to problems.
 Database work runs in the thread pool; these dependencies never block the event loop.
@@ -30,7 +31,7 @@ from starlette.responses import RedirectResponse, Response
 
 from onething.accounts.errors import AuthenticationFailed, DuplicateUser, Forbidden, InvalidUser, NotFound
 from onething.accounts.model import Actor, SignedIn
-from onething.accounts.ratelimit import RateDecision, hit
+from onething.accounts.ratelimit import RateDecision, RateLimiter
 from onething.accounts.service import actor_for_session, actor_for_token
 from onething.config import Settings, get_settings
 from onething.db import session_scope
@@ -201,9 +202,8 @@ def csrf_token(request: Request) -> str:
     return token if isinstance(token, str) else ""
 
 
-def _count(engine: Engine, scope: str, client: str, limit: int, now: datetime) -> RateDecision:
-    with session_scope(engine) as session:
-        return hit(session, scope=scope, client=client, limit=limit, now=now)
+def _count(limiter: RateLimiter, scope: str, client: str, limit: int, now: datetime) -> RateDecision:
+    return limiter.hit(scope=scope, client=client, limit=limit, now=now)
 
 
 def rate_limit(scope: str, per_minute_setting: str) -> Callable[[Request], Awaitable[None]]:
@@ -219,8 +219,12 @@ def rate_limit(scope: str, per_minute_setting: str) -> Callable[[Request], Await
         limit = int(getattr(settings_of(request), per_minute_setting))
         if limit <= 0:
             return
-        decision = await run_in_threadpool(_count, _engine(request), scope, client_address(request), limit,
-                                           now_of(request))
+        limiter: RateLimiter = request.app.state.rate_limiter
+        client, now = client_address(request), now_of(request)
+        # Most requests are counted in memory; only one that must write goes to a worker thread.
+        decision = limiter.hit_in_memory(scope=scope, client=client, limit=limit, now=now)
+        if decision is None:
+            decision = await run_in_threadpool(_count, limiter, scope, client, limit, now)
         if not decision.allowed:
             security_log.info("rate limited", extra={"fields": {"event": "rate_limited", "scope": scope,
                                                                 "client": client_address(request)}})

@@ -378,6 +378,7 @@ def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, ca
     drafts = cases.list_drafts(engine, actor, now)
     return render(request, "cases/my_applications.html", template_context(
         request, applications=applications, nav="my-applications", late=late, drafts=drafts,
+        notice=pop_flash(engine, request),
         telling=views.telling_answers(applications, catalog), **views.template_helpers(catalog)))
 
 

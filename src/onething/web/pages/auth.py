@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from onething.accounts.errors import InvalidUser, UnknownUser
 from onething.accounts.lifecycle import LockoutPolicy, attempt_sign_in, change_own_password
 from onething.accounts.model import Actor, NewSession
-from onething.accounts.service import end_session, start_session
+from onething.accounts.service import end_session, session_id_token, start_session
 from onething.config import Settings
 from onething.db import session_scope
 from onething.web.auth import (
@@ -61,7 +61,8 @@ def safe_next(target: str | None) -> str:
 def _login_page(request: Request, *, next_path: str, token: str, name: str = "", error: str | None = None,
                 status_code: int = 200) -> Response:
     response = render(request, "auth/login.html",
-                      template_context(request, next=next_path, login_csrf=token, name=name, error=error),
+                      template_context(request, next=next_path, login_csrf=token, name=name, error=error,
+                                       oidc_enabled=settings_of(request).oidc_enabled),
                       status_code=status_code, headers={"Cache-Control": "no-store"})
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token, path="/login", max_age=_LOGIN_CSRF_MAX_AGE)
     return response
@@ -108,7 +109,8 @@ def _sign_in(engine: Engine, name: str, password: str, old_session: str | None,
             return None
         if old_session:
             end_session(session, old_session)
-        return start_session(session, actor=actor, now=now), actor.must_change_password, actor
+        level = settings_of(request).resolved_password_assurance()  # a password is L1 where unified sign-in exists
+        return start_session(session, actor=actor, now=now, assurance=level), actor.must_change_password, actor
 
 
 @router.post("/login", dependencies=[Depends(rate_limit("sign_in", "sign_in_rate_per_minute"))])
@@ -154,9 +156,27 @@ async def logout_form(request: Request, actor: OptionalActor) -> Response:
     return render(request, "auth/logout.html", template_context(request), headers={"Cache-Control": "no-store"})
 
 
-def _sign_out(engine: Engine, session_id: str) -> None:
+def _sign_out(engine: Engine, session_id: str) -> str | None:
+    """End the session; the ID token of an OIDC sign-in, for the provider's logout."""
     with session_scope(engine) as session:
+        id_token = session_id_token(session, session_id)
         end_session(session, session_id)
+        return id_token
+
+
+def _provider_logout(request: Request, id_token: str | None) -> str | None:
+    """Where to end the provider's session too (RP-initiated logout), after an OIDC sign-in."""
+    settings = settings_of(request)
+    if not id_token or not settings.oidc_enabled:
+        return None
+    from onething.web import oidc
+
+    try:
+        meta = oidc.discover(settings)
+    except oidc.OidcError:
+        return None
+    return oidc.end_session_url(meta, id_token=id_token, post_logout_redirect_uri=str(request.base_url),
+                                client_id=settings.oidc_client_id)
 
 
 @router.post("/logout")
@@ -164,8 +184,16 @@ def logout(request: Request, engine: Annotated[Engine, Depends(get_engine)], act
     # optional_actor has already checked the CSRF token of a live session (403 on mismatch).
     session_id = request.cookies.get(SESSION_COOKIE)
     if actor is not None and session_id and getattr(request.state, "auth_method", None) == "session":
-        _sign_out(engine, session_id)
+        id_token = _sign_out(engine, session_id)
         security_log.info("signed out", extra={"fields": {"event": "signed_out", "user": actor.name}})
+        provider_logout = _provider_logout(request, id_token)
+        if provider_logout:
+            # Onward to the provider's end-session endpoint by a page, not a redirect: a redirect of this form's
+            # POST to another origin is blocked by the portal's CSP (form-action 'self').
+            response = render(request, "auth/provider_logout.html", {"end_session_url": provider_logout},
+                              headers={"Cache-Control": "no-store"})
+            delete_cookie(response, request, SESSION_COOKIE)
+            return response
     response = RedirectResponse("/", status_code=303)
     delete_cookie(response, request, SESSION_COOKIE)
     return response
