@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from onething import db
 from onething.cases.drafts import MAX_LIVE_DRAFTS
+from onething.cases.settings import get_case_settings
 from onething.cases.tables import ApplicationRow, DraftFileRow, DraftRow, FileRow
 from onething.web.pages.apply_steps import field_groups
 from tests.case_forms import (
@@ -248,3 +249,23 @@ def test_live_drafts_are_capped_per_applicant(pages: Pages) -> None:
     assert refused.status_code == 303 and refused.headers["location"] == "/me/applications"
     assert "份未提交的申请，请先" in acme.get("/me/applications").text  # the notice, once
     assert _count(pages, DraftRow) == MAX_LIVE_DRAFTS
+
+
+def test_draft_uploads_count_towards_the_daily_quota(pages: Pages, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file uploaded to a draft counts in the uploader's 24 hours, with files uploaded to applications."""
+    monkeypatch.setenv("ONETHING_UPLOAD_MAX_FILES_PER_DAY", "1")
+    get_case_settings.cache_clear()
+    try:
+        acme = pages.as_("acme")
+        first = _start(acme)
+        assert _upload(acme, first).status_code == 303
+        second = _start(acme)
+        refused = _upload(acme, second)
+        assert refused.status_code == 422 and "24 小时内最多上传 1 个文件" in refused.text
+        assert _count(pages, DraftFileRow) == 1
+        # Replacing a draft's own file is still one more upload: refused too, the first file kept.
+        assert _upload(acme, first).status_code == 422
+        assert _count(pages, DraftFileRow) == 1
+    finally:
+        monkeypatch.delenv("ONETHING_UPLOAD_MAX_FILES_PER_DAY")
+        get_case_settings.cache_clear()

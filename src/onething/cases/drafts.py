@@ -170,6 +170,8 @@ def add_draft_file(engine: Engine, actor: Actor, draft_id: str, *, material: str
         raise Invalid([("material", f"不是本申请需要上传的材料：{material}")])
     with session_scope(engine) as session:
         row = _own(session, actor, draft_id, now, lock=True)
+        # The day's quota before the replaced file goes: replacing is an upload too (else it would be unlimited).
+        check_daily_quota(session, settings, actor.user_id, len(data), now)
         session.execute(delete(DraftFileRow).where(DraftFileRow.draft_id == row.id,
                                                    DraftFileRow.material == material))
         count, total = session.execute(select(func.count(), func.coalesce(func.sum(DraftFileRow.size), 0))
@@ -178,7 +180,6 @@ def add_draft_file(engine: Engine, actor: Actor, draft_id: str, *, material: str
             raise UploadQuotaExceeded(f"每件申请最多上传 {settings.upload_max_files_per_application} 个文件")
         if total + len(data) > settings.upload_max_bytes_per_application:
             raise UploadQuotaExceeded(f"每件申请的文件合计不超过 {_mib(settings.upload_max_bytes_per_application)}")
-        check_daily_quota(session, settings, actor.user_id, len(data), now)
         file = DraftFileRow(id=str(uuid.uuid4()), draft_id=row.id, material=material,
                             filename=_clean_filename(filename), content_type=declared, size=len(data),
                             sha256=hashlib.sha256(data).hexdigest(), content=data, uploaded_at=now,
@@ -188,13 +189,6 @@ def add_draft_file(engine: Engine, actor: Actor, draft_id: str, *, material: str
         row.expires_at = now + _idle()
         session.flush()
         return DraftFile(file.id, material, file.filename, declared, file.size, file.sha256, now)
-
-
-def remove_draft_file(engine: Engine, actor: Actor, draft_id: str, material: str, now: datetime) -> None:
-    with session_scope(engine) as session:
-        row = _own(session, actor, draft_id, now, lock=True)
-        session.execute(delete(DraftFileRow).where(DraftFileRow.draft_id == row.id,
-                                                   DraftFileRow.material == material))
 
 
 def submitted_from(engine: Engine, actor: Actor, draft_id: str) -> str | None:
