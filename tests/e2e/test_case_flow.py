@@ -130,13 +130,13 @@ def test_apply_decide_supplement_results_and_rating(sign_in: Any, people: LiveSe
     catalog = people.app.state.catalog
     applicant = sign_in("acme")
 
-    # Guide → plan → 在线申请.
+    # Guide → plan → 在线申请 on one page (the stepped flow is walked in test_apply_steps_flow).
     page = applicant.goto(f"/things/{THING}")
     page.get_by_role("group", name="消防安全检查选择哪种办理方式？").get_by_label("告知承诺").check()
     page.get_by_role("group", name="是否设置户外招牌？").get_by_label("否").check()
     page.get_by_role("button", name="生成办理方案").click()
     page.locator('#plan [data-procedure="fire-safety-check-commitment"]').wait_for()
-    page.get_by_role("link", name="在线申请").click()
+    page.get_by_role("link", name="一页填写全部内容").click()
     page.wait_for_url(re.compile(rf"/things/{THING}/apply\?"))
     assert "has_signboard=false" in page.url
     assert page.get_by_role("heading", level=1).inner_text() == "在线申请：开办餐饮店"

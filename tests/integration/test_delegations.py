@@ -376,3 +376,52 @@ def test_agent_applies_for_the_enterprise_on_the_apply_page(world: World) -> Non
     refused = w.http.post("/things/open-restaurant/apply", headers=w.as_("agent"), data=data,
                           follow_redirects=False)
     assert refused.status_code == 403
+
+
+def test_agent_applies_for_the_enterprise_in_steps(world: World) -> None:
+    """为谁申请 is chosen at 情形: the draft is the agent's, the application the enterprise's with the agent
+    recorded and the draft's file attached; another's delegation id is refused before any draft is made."""
+    import re
+    from urllib.parse import urlencode
+
+    from tests.case_forms import checked_radios, restaurant_plan, typed_values
+
+    w = world
+    grant = w.post("acme", "/api/v1/delegations", {"agent_id_number": AGENT, "agent_name": "钱经办",
+                                                   "things": ["open-restaurant"], "valid_until": w.until(30)}).json()
+    headers = w.as_("agent")
+    situation = w.http.get(f"/things/open-restaurant/steps?{urlencode(ANSWERS)}", headers=headers)
+    assert "为谁申请" in situation.text and "代 示例餐饮有限公司" in situation.text
+    answers = {f"answer.{k}": v for k, v in ANSWERS.items()}
+    other = w.post("elder", "/api/v1/delegations", {"agent_id_number": DAUGHTER, "agent_name": "张小红",
+                                                    "valid_until": w.until(30)}).json()
+    refused = w.http.post("/things/open-restaurant/steps", headers=headers,
+                          data={**answers, "on_behalf_of": other["id"]}, follow_redirects=False)
+    assert refused.status_code == 422
+    started = w.http.post("/things/open-restaurant/steps", headers=headers,
+                          data={**answers, "on_behalf_of": grant["id"], "decision": "agree"}, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    base = started.headers["location"].removesuffix("/info/1")
+    values = typed_values(restaurant_plan(w.catalog))
+    number = 1
+    while True:
+        saved = w.http.post(f"{base}/info/{number}", headers=headers, follow_redirects=False,
+                            data={f"field.{k}": v for k, v in values.items()})
+        assert saved.status_code == 303, saved.text
+        if saved.headers["location"].endswith("/materials"):
+            break
+        number += 1
+    uploaded = w.http.post(f"{base}/materials", headers=headers, follow_redirects=False,
+                           files={"material.registration_application": ("申请书.pdf", PDF, "application/pdf")})
+    assert uploaded.status_code == 303, uploaded.text
+    check = w.http.get(f"{base}/check", headers=headers)
+    assert 'id="check-on-behalf"' in check.text
+    sent = w.http.post(f"{base}/submit", headers=headers, data=checked_radios(check.text), follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    app_id = re.sub(r".*/", "", sent.headers["location"])
+    seen = w.get("acme", f"/api/v1/applications/{app_id}").json()
+    assert seen["acted_by_name"] == "钱经办" and seen["delegation"] == grant["id"]
+    assert seen["shared_data"] is None or not seen["shared_data"].get("consent")  # no prefill for another
+    assert [f["material"] for f in seen["files"]] == ["registration_application"]
+    # The principal does not see the agent's draft.
+    assert w.http.get(f"{base}/check", headers=w.as_("acme")).status_code == 404

@@ -47,6 +47,43 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB"
 
 
+def checked_upload(settings: CaseSettings, content_type: str, data: bytes) -> str:
+    """The declared type of an acceptable upload (size, declared type, content's first bytes); else the error."""
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if len(data) > settings.upload_max_bytes:
+        raise TooLarge(f"文件超过 {settings.upload_max_bytes // (1024 * 1024)} MB 上限")
+    if declared not in settings.upload_content_types:
+        raise UnsupportedType("仅接受：" + "、".join(settings.upload_content_types))
+    if not data:
+        raise Invalid([("file", "文件为空")])
+    if not data.startswith(MAGIC.get(declared, (b"",))):
+        raise UnsupportedType(f"文件内容与声明的类型 {declared} 不符")
+    return declared
+
+
+def daily_uploads(session: Session, user_id: int, now: datetime) -> tuple[int, int]:
+    """Files and bytes ``user_id`` uploaded in the last 24 hours, to applications and to drafts alike."""
+    from onething.cases.tables import DraftFileRow
+
+    count, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(FileRow.size), 0))
+        .where(FileRow.uploaded_by == user_id, FileRow.uploaded_at > now - timedelta(days=1))).one()
+    draft_count, draft_total = session.execute(
+        select(func.count(), func.coalesce(func.sum(DraftFileRow.size), 0))
+        .where(DraftFileRow.uploaded_by == user_id, DraftFileRow.uploaded_at > now - timedelta(days=1))).one()
+    return int(count) + int(draft_count), int(total) + int(draft_total)
+
+
+def check_daily_quota(session: Session, settings: CaseSettings, user_id: int, size: int, now: datetime) -> None:
+    day_count, day_total = daily_uploads(session, user_id, now)
+    if day_count + 1 > settings.upload_max_files_per_day:
+        raise DailyUploadQuotaExceeded(f"每人 24 小时内最多上传 {settings.upload_max_files_per_day} 个文件，"
+                                       "请明天再试")
+    if day_total + size > settings.upload_max_bytes_per_day:
+        raise DailyUploadQuotaExceeded(f"每人 24 小时内上传的文件合计不超过 "
+                                       f"{_mib(settings.upload_max_bytes_per_day)}，请明天再试")
+
+
 def _check_quotas(session: Session, settings: CaseSettings, actor: Actor, application_id: str, size: int,
                   now: datetime) -> None:
     """Per application (count, bytes) and per applicant over the last 24 hours (count, bytes)."""
@@ -59,15 +96,7 @@ def _check_quotas(session: Session, settings: CaseSettings, actor: Actor, applic
     if total + size > settings.upload_max_bytes_per_application:
         raise UploadQuotaExceeded(f"每件申请的文件合计不超过 {_mib(settings.upload_max_bytes_per_application)}，"
                                   f"本申请已上传 {_mib(total)}")
-    day_count, day_total = session.execute(
-        select(func.count(), func.coalesce(func.sum(FileRow.size), 0))
-        .where(FileRow.uploaded_by == actor.user_id, FileRow.uploaded_at > now - timedelta(days=1))).one()
-    if day_count + 1 > settings.upload_max_files_per_day:
-        raise DailyUploadQuotaExceeded(f"每人 24 小时内最多上传 {settings.upload_max_files_per_day} 个文件，"
-                                       "请明天再试")
-    if day_total + size > settings.upload_max_bytes_per_day:
-        raise DailyUploadQuotaExceeded(f"每人 24 小时内上传的文件合计不超过 "
-                                       f"{_mib(settings.upload_max_bytes_per_day)}，请明天再试")
+    check_daily_quota(session, settings, actor.user_id, size, now)
 
 
 def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: str, filename: str,
@@ -76,15 +105,7 @@ def attach_file(engine: Engine, actor: Actor, application_id: str, *, material: 
     of an application they submitted on the applicant's behalf while the delegation is in force."""
     authorize(actor, "application:upload")
     settings = get_case_settings()
-    declared = (content_type or "").split(";", 1)[0].strip().lower()
-    if len(data) > settings.upload_max_bytes:
-        raise TooLarge(f"文件超过 {settings.upload_max_bytes // (1024 * 1024)} MB 上限")
-    if declared not in settings.upload_content_types:
-        raise UnsupportedType("仅接受：" + "、".join(settings.upload_content_types))
-    if not data:
-        raise Invalid([("file", "文件为空")])
-    if not data.startswith(MAGIC.get(declared, (b"",))):
-        raise UnsupportedType(f"文件内容与声明的类型 {declared} 不符")
+    declared = checked_upload(settings, content_type, data)
     with session_scope(engine) as session:
         # Locked (PostgreSQL) so that two uploads at once cannot both pass the application's quota.
         app = session.scalar(select(ApplicationRow).where(

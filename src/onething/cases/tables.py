@@ -223,3 +223,45 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class DraftRow(Base):
+    """An application being filled in steps (申请草稿): owned by the person filling it, resumable from 我的办件,
+    expiring ``consent_draft_idle_hours`` after the last step saved, deleted when submitted. ``form`` holds the
+    values as typed (shown again as they were); the submit service checks them."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    thing: Mapped[str] = mapped_column(String(64), nullable=False)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    form: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    on_behalf_of: Mapped[str | None] = mapped_column(String(36), nullable=True)  # a delegation id (为谁申请)
+    consent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ref: Mapped[str] = mapped_column(String(36), nullable=False)
+    step: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (Index("ix_drafts_applicant_updated", "applicant_id", "updated_at"),)
+
+
+class DraftFileRow(Base):
+    """A material file uploaded while the application was a draft; becomes a ``files`` row on submission."""
+
+    __tablename__ = "draft_files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    draft_id: Mapped[str] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), nullable=False, index=True)
+    material: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    uploaded_by: Mapped[int] = mapped_column(Integer, nullable=False, index=True)

@@ -375,8 +375,10 @@ def my_applications(request: Request, actor: CurrentActor, engine: EngineDep, ca
     applications = cases.list_applications(engine, actor)
     now = now_of(request)
     late = {a["id"]: cases.lateness(a, now=now, catalog=catalog) for a in applications}
+    drafts = cases.list_drafts(engine, actor, now)
     return render(request, "cases/my_applications.html", template_context(
-        request, applications=applications, nav="my-applications", late=late, notice=pop_flash(engine, request),
+        request, applications=applications, nav="my-applications", late=late, drafts=drafts,
+        notice=pop_flash(engine, request),
         telling=views.telling_answers(applications, catalog), **views.template_helpers(catalog)))
 
 

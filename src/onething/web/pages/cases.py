@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from onething.web.pages import applicant, dispatch, workbench
+from onething.web.pages import applicant, apply_steps, dispatch, workbench
 
 router = APIRouter(include_in_schema=False)
 router.include_router(applicant.router)
+router.include_router(apply_steps.router)
 router.include_router(workbench.router)
 router.include_router(dispatch.router)
