@@ -19,6 +19,7 @@ from onething import db
 from onething.accounts.api import SYSTEM, issue_token
 from onething.audit.tables import AuditEntry
 from onething.cases import dispatch
+from onething.cases.errors import Invalid
 from onething.intake import coerce_answers
 from onething.intake import plan as make_plan
 from tests.case_forms import checked_radios, create_people, hidden_inputs
@@ -68,6 +69,8 @@ def _approve(pages: Pages, procedure: str, who: str) -> str:
         body = {"csrf_token": shown["csrf_token"], "kind": kind, "version": shown["version"]}
         if kind == "approve":
             body |= {"document": "营业执照", "number": "京市监（2026）1号"}
+            if procedure == "business-registration":  # it produces the company's USCC, entered on approval
+                body["produced.enterprise_uscc"] = "91110105MA01ABCD00"
         response = staff.post(f"{task}/decision", data=body)
         assert response.status_code == 303, response.text
     return task
@@ -99,14 +102,14 @@ def test_post_needs_an_address_and_keeps_the_values(pages: Pages) -> None:
 
 def test_the_api_limits_methods_to_what_the_procedures_allow(live_server: LiveServer) -> None:
     catalog = live_server.app.state.catalog
-    # The only shipped procedure naming its methods: 出生医学证明 — post or window, no electronic.
-    thing = next(t for t in catalog.things.values()
-                 if any(p.id == "birth-medical-certificate" for p in t.procedures))
+    # 个人身后's procedures that name their methods (the death certificate, the bank's small-deposit withdrawal
+    # are collected in person) share only 窗口自取: results go out together, so only that is offered.
+    thing = catalog.things["after-death"]
     answers = coerce_answers(thing, {})
     plan = make_plan(catalog, thing, answers)
-    assert "birth-medical-certificate" in plan.procedure_ids()
-    assert dispatch.allowed_methods(catalog, plan) == ("post", "window")
-    with pytest.raises(Exception) as refused:
+    assert {"death-medical-certificate", "deceased-small-deposit-withdrawal"} <= set(plan.procedure_ids())
+    assert dispatch.allowed_methods(catalog, plan) == ("window",)
+    with pytest.raises(Invalid) as refused:
         dispatch.checked_delivery(catalog, plan, {"method": "electronic"})
     assert "delivery.method" in str(refused.value)
     assert dispatch.checked_delivery(catalog, plan, {"method": "window", "address": ""}) == {

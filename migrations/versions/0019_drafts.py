@@ -1,6 +1,6 @@
 """Apply in steps (分步申请): server-side drafts of an application and the files uploaded while drafting.
 
-Revision ID: h15_applysteps_0001
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "h15_applysteps_0001"
+revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
