@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from onething import db
-from onething.accounts.api import create_user
 from onething.cases.numbers import format_number, looks_like_number, next_number
 from tests.integration.test_cases_api import USCC_ACME
 
@@ -40,9 +39,12 @@ def test_migration_numbers_existing_applications(database_url: str) -> None:
     engine = db.make_engine(database_url)
     command.downgrade(db.alembic_config(engine), "0011")  # as an install from before 办件编号 would be
     received = [datetime(2026, 3, 2, 1, 0, tzinfo=UTC), datetime(2026, 3, 1, 17, 0, tzinfo=UTC)]
-    with db.session_scope(engine) as session:  # the users table is the same at 0011 and at head
-        user_id = create_user(session, name="old", role="applicant", uscc=USCC_ACME, now=received[0]).id
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the users table as it was at 0011 (later migrations add columns)
+        conn.execute(sa.text(
+            "INSERT INTO users (name, display_name, role, uscc, active, created_at, failed_sign_ins, "
+            "must_change_password) VALUES ('old', 'old', 'applicant', :uscc, :yes, :at, 0, :no)"),
+            {"uscc": USCC_ACME, "yes": True, "no": False, "at": received[0]})
+        user_id = conn.execute(sa.text("SELECT id FROM users WHERE name = 'old'")).scalar_one()
         for index, at in enumerate(received):
             conn.execute(sa.text(
                 "INSERT INTO applications (id, thing, catalog_version, applicant_id, answers, form, plan, status, "

@@ -23,7 +23,7 @@ from onething.catalog.model import Catalog
 from onething.exchange.providers import file_record
 from onething.intake import coerce_answers
 from onething.intake import plan as make_plan
-from tests.case_forms import ANSWERS, PDF, USCC_ACME, USCC_OTHER, resident_id
+from tests.case_forms import ANSWERS, PDF, USCC_ACME, USCC_OTHER, checked_radios, resident_id
 from tests.live import LiveServer
 
 from .test_api_catalog import assert_problem
@@ -358,7 +358,7 @@ def test_agent_applies_for_the_enterprise_on_the_apply_page(world: World) -> Non
     page = w.http.get(apply, headers=w.as_("agent"))
     assert "为谁申请" in page.text and "代 示例餐饮有限公司" in page.text and USCC_ACME not in page.text
     hidden = hidden_inputs(page.text)
-    data = form_body(typed_values(restaurant_plan(w.catalog))) | {
+    data = form_body(typed_values(restaurant_plan(w.catalog))) | checked_radios(page.text) | {
         "idempotency_key": hidden["idempotency_key"], "on_behalf_of": grant["id"]}
     sent = w.http.post("/things/open-restaurant/apply", headers=w.as_("agent"), data=data,
                        files={"material.registration_application": ("申请书.pdf", PDF, "application/pdf")},

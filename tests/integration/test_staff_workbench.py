@@ -27,6 +27,7 @@ from tests.case_forms import (
     PASSWORD,
     PDF,
     THING,
+    checked_radios,
     create_people,
     form_body,
     hidden_inputs,
@@ -76,6 +77,7 @@ class Desk:
             page = client.get(declined.headers["location"])
             hidden = hidden_inputs(page.text)
         data = form_body(typed_values(restaurant_plan(self.server.app.state.catalog)))
+        data |= checked_radios(page.text)  # the preselected 送达方式, as a browser posts it
         data |= {"csrf_token": hidden["csrf_token"], "idempotency_key": hidden["idempotency_key"]}
         response = client.post(f"/things/{THING}/apply", data=data,
                                files={"material.registration_application": ("申请书.pdf", PDF, "application/pdf")})
