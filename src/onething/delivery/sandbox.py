@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from onething.delivery.serving import serve_in_thread
 from onething.delivery.signing import HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_signature
 
 log = logging.getLogger(__name__)
@@ -253,18 +253,5 @@ def serve_sandbox(config: SandboxConfig, port: int, host: str = "127.0.0.1",
                   timeout: float = 10.0) -> Iterator[tuple[str, SandboxState]]:
     """Run a sandbox department in a background thread; yield its base URL and its state."""
     app = create_sandbox_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"sandbox department did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}", app.state.sandbox
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, port, host=host, name="sandbox department", lifespan="on", timeout=timeout) as url:
+        yield url, app.state.sandbox

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from onething.delivery.serving import serve_in_thread
 from onething.delivery.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_signature
 from onething.delivery.sms import mask_phone
 
@@ -90,18 +90,5 @@ def serve_sms_sandbox(secret: str, port: int, host: str = "127.0.0.1",
                       timeout: float = 10.0) -> Iterator[tuple[str, SmsState]]:
     """Run the sandbox SMS gateway in a background thread; yield its ``/sms`` URL and its state."""
     app = create_sms_app(secret)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                           lifespan="off", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name=f"sandbox-sms-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"sandbox SMS gateway did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}/sms", app.state.sms
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, port, host=host, name="sandbox SMS gateway", lifespan="off", timeout=timeout) as url:
+        yield url + "/sms", app.state.sms

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from onething.delivery.serving import serve_in_thread
 from onething.delivery.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request
 from onething.hub.spec import Problem, china_date, validate
 
@@ -211,18 +211,5 @@ def serve_hub(config: HubConfig, port: int, host: str = "127.0.0.1",
               timeout: float = 10.0) -> Iterator[tuple[str, HubState]]:
     """Run a sandbox hub in a background thread; yield its base URL and its state."""
     app = create_hub_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                           lifespan="off", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name=f"sandbox-hub-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"sandbox national hub did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}", app.state.hub
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, port, host=host, name="sandbox national hub", lifespan="off", timeout=timeout) as url:
+        yield url, app.state.hub
