@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the test suite drives for real, where it is missing:
-#  - Debian's chromium (Playwright launches /usr/bin/chromium; no browser download),
+#  - Debian's chromium (Playwright launches /usr/bin/chromium; no browser download) and a Chinese font,
 #  - PostgreSQL: a server on 127.0.0.1:5432, or local binaries for a throwaway cluster (tests/pg.py),
 #  - axe-core and oidc-provider from npm (accessibility checks inside the browser tests; the OpenID Provider the
 #    sign-in tests run, tests/oidc/provider.mjs).
@@ -18,6 +18,12 @@ apt_install() {
 if [ ! -x /usr/bin/chromium ]; then
   echo "installing Debian's chromium for the browser tests"
   apt_install chromium || echo "WARNING: chromium missing; e2e tests will fail" >&2
+fi
+
+# A CJK font, so that the screenshots the browser tests save show Chinese text rather than empty boxes.
+if ! fc-list :lang=zh 2>/dev/null | grep -q . ; then
+  echo "installing a Chinese font (fonts-wqy-microhei) for readable screenshots"
+  apt_install fonts-wqy-microhei || echo "WARNING: no Chinese font; screenshots will show boxes" >&2
 fi
 
 pg_answers() { .venv/bin/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; }
