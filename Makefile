@@ -38,7 +38,7 @@ lint: install
 	$(BIN)/onething catalog validate --require-guide
 
 test: deps lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=25
 
 # Refresh requirements.lock to the newest releases the ranges in pyproject.toml allow (hashes included), install
 # it and run the whole suite on it; commit the lock on its own when the suite passes.
